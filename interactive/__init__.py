@@ -1,0 +1,1 @@
+"""interactive: a self-hosted two-way SMS platform."""

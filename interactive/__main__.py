@@ -1,0 +1,3 @@
+from interactive.cli import main
+
+main()

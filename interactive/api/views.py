@@ -1,0 +1,212 @@
+"""The REST API: bearer API keys scoped to a role, JSON in and out, rate-limited."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from pydantic import BaseModel, ValidationError
+
+from interactive.api import schemas
+from interactive.api.errors import ApiError
+from interactive.api.openapi import openapi_document
+from interactive.db import db
+from interactive.redis_store import get_redis, key
+from interactive.web import service
+from interactive.web.models import ROLE_PERMISSIONS, ApiKey, Permission, Role, User
+
+bp = Blueprint("api", __name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
+
+# Status codes for service errors raised by API calls.
+SERVICE_ERROR_STATUS = {"email_taken": 409, "last_admin": 409}
+
+
+def api_key_required(permission: Permission) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Authenticate the bearer key, apply its rate limit, check its role's permission."""
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(view)
+        def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            api_key = _authenticate()
+            _rate_limit(api_key)
+            if not api_key.can(permission):
+                raise ApiError(403, f"This key's role ({api_key.role.value}) may not do this.")
+            g.api_key = api_key
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def _authenticate() -> ApiKey:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "Send an API key as 'Authorization: Bearer <key>'.")
+    api_key = service.verify_api_key(db.session(), token.strip())
+    if api_key is None:
+        raise ApiError(401, "The API key is unknown or revoked.")
+    service.note_api_key_use(api_key.id)
+    return api_key
+
+
+def _rate_limit(api_key: ApiKey) -> None:
+    limit = current_app.config["API_RATE_LIMIT_PER_MINUTE"]
+    window = int(time.time() // 60)
+    counter = key("api", "rate", api_key.id, window)
+    pipe = get_redis().pipeline()
+    pipe.incr(counter)
+    pipe.expire(counter, 120)
+    count = int(pipe.execute()[0])
+    if count > limit:
+        retry_after = 60 - int(time.time() % 60)
+        raise ApiError(
+            429,
+            f"Rate limit of {limit} requests per minute exceeded.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+def parse_body(model: type[M]) -> M:
+    if not request.is_json:
+        raise ApiError(415, "Send a JSON body with 'Content-Type: application/json'.")
+    payload = request.get_json(silent=True)
+    if payload is None:
+        raise ApiError(400, "The body is not valid JSON.")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        details = [
+            {"field": ".".join(str(p) for p in err["loc"]) or None, "message": err["msg"]}
+            for err in exc.errors()
+        ]
+        raise ApiError(422, "The request body is not valid.", details=details) from None
+
+
+def _service_error(exc: service.ServiceError) -> ApiError:
+    status = SERVICE_ERROR_STATUS.get(exc.code, 422)
+    message = exc.message.replace("_", " ")
+    details = [{"field": exc.field, "message": message}] if exc.field else None
+    return ApiError(status, message, code=exc.code, details=details)
+
+
+def _user_out(user: User) -> dict[str, Any]:
+    return schemas.UserOut(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        role=user.role.value,
+        active=user.active,
+        locale=user.locale,  # type: ignore[arg-type]
+        timezone=user.timezone,
+        created_at=user.created_at,
+        last_login_at=user.last_login_at,
+    ).model_dump(mode="json")
+
+
+def _int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not minimum <= int(raw) <= maximum:
+        raise ApiError(
+            422,
+            f"'{name}' must be a whole number from {minimum} to {maximum}.",
+            details=[{"field": name, "message": "out of range"}],
+        )
+    return int(raw)
+
+
+@bp.route("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())
+
+
+@bp.route("/me")
+@api_key_required(Permission.DASHBOARD)
+def me() -> Response:
+    api_key: ApiKey = g.api_key
+    info = schemas.ApiKeyInfo(
+        id=api_key.id,
+        name=api_key.name,
+        role=api_key.role.value,
+        permissions=sorted(p.value for p in ROLE_PERMISSIONS[api_key.role]),
+    )
+    return jsonify(info.model_dump(mode="json"))
+
+
+@bp.route("/users")
+@api_key_required(Permission.USERS)
+def list_users() -> Response:
+    limit = _int_arg("limit", 50, 1, 200)
+    after = _int_arg("after", 0, 0, 2**62)
+    query = sa.select(User).where(User.id > after).order_by(User.id).limit(limit + 1)
+    rows = db.session().scalars(query).all()
+    items = [_user_out(u) for u in rows[:limit]]
+    next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    return jsonify({"items": items, "next_cursor": next_cursor})
+
+
+@bp.route("/users", methods=["POST"])
+@api_key_required(Permission.USERS)
+def create_user() -> tuple[Response, int]:
+    body = parse_body(schemas.UserCreate)
+    dbs = db.session()
+    try:
+        user = service.create_user(
+            dbs,
+            email=body.email,
+            password=body.password,
+            role=Role(body.role),
+            name=body.name,
+            locale=body.locale,
+            timezone=body.timezone,
+        )
+    except service.ServiceError as exc:
+        dbs.rollback()
+        raise _service_error(exc) from None
+    dbs.commit()
+    return jsonify(_user_out(user)), 201
+
+
+@bp.route("/users/<int:user_id>")
+@api_key_required(Permission.USERS)
+def get_user(user_id: int) -> Response:
+    user = db.session().get(User, user_id)
+    if user is None:
+        raise ApiError(404, f"No user with id {user_id}.")
+    return jsonify(_user_out(user))
+
+
+@bp.route("/users/<int:user_id>", methods=["PATCH"])
+@api_key_required(Permission.USERS)
+def update_user(user_id: int) -> Response:
+    body = parse_body(schemas.UserUpdate)
+    dbs = db.session()
+    user = dbs.get(User, user_id)
+    if user is None:
+        raise ApiError(404, f"No user with id {user_id}.")
+    try:
+        service.update_user(
+            dbs,
+            user,
+            name=body.name,
+            role=Role(body.role) if body.role else None,
+            active=body.active,
+            locale=body.locale,
+            timezone=body.timezone,
+        )
+    except service.ServiceError as exc:
+        dbs.rollback()
+        raise _service_error(exc) from None
+    dbs.commit()
+    return jsonify(_user_out(user))

@@ -1,0 +1,138 @@
+"""The application factory. Everything is set up here, nothing at import time."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, request
+from flask_babel import Babel, get_locale
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from interactive import redis_store
+from interactive.config import default_instance_path, load_config
+from interactive.db import db
+from interactive.logs import current_request_id
+
+log = logging.getLogger(__name__)
+
+csrf = CSRFProtect()
+babel = Babel()
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+# Everything is served from this host: no CDN, no inline script.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; "
+    "form-action 'self'"
+)
+
+
+def create_app(
+    config: Mapping[str, Any] | None = None, instance_path: str | Path | None = None
+) -> Flask:
+    """Build the app: settings (validated; raises ConfigError), database, Redis, i18n,
+    auth, CSRF and blueprints. Opens no bind and runs no migration."""
+    path = Path(instance_path) if instance_path else default_instance_path()
+    app = Flask(
+        __name__,
+        instance_path=str(path),
+        instance_relative_config=True,
+        template_folder="web/templates",
+        static_folder="web/static",
+    )
+    app.config.update(load_config(path, config))
+    _configure_security(app)
+
+    db.init_app(app)
+    redis_store.init_app(app)
+    csrf.init_app(app)
+    _configure_i18n(app)
+    _configure_requests(app)
+
+    from interactive.web import auth
+
+    auth.init_app(app)
+    _register_blueprints(app)
+    return app
+
+
+def _configure_security(app: Flask) -> None:
+    hours = app.config["SESSION_LIFETIME_HOURS"]
+    secure = app.config["SESSION_COOKIE_SECURE"]
+    app.config.update(
+        SESSION_COOKIE_NAME="interactive_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=hours),
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_DURATION=timedelta(days=14),
+        WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead
+        MAX_CONTENT_LENGTH=256 * 1024 * 1024,
+    )
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
+
+
+def _configure_i18n(app: Flask) -> None:
+    from interactive.web.i18n import role_label, select_locale, select_timezone
+
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", app.config["DEFAULT_LOCALE"])
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", app.config["DEFAULT_TIMEZONE"])
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.filters["role_label"] = role_label
+
+
+def _configure_requests(app: Flask) -> None:
+    @app.before_request
+    def assign_request_id() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = request_id
+        g.request_id_token = current_request_id.set(request_id)
+
+    @app.after_request
+    def add_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Request-ID", g.get("request_id", ""))
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        if app.config["SESSION_COOKIE_SECURE"]:
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
+        return response
+
+    @app.teardown_request
+    def clear_request_id(_exc: BaseException | None) -> None:
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            current_request_id.reset(token)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from interactive.api.views import bp as api_bp
+    from interactive.web.admin_views import bp as admin_bp
+    from interactive.web.errors import register_error_handlers
+    from interactive.web.views import bp as web_bp
+
+    app.register_blueprint(web_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    csrf.exempt(api_bp)
+    register_error_handlers(app)

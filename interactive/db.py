@@ -1,0 +1,196 @@
+"""Database: declarative base, engines for SQLite and PostgreSQL, sessions, after-commit hooks.
+
+Services flush, never commit; the edge (request, job, CLI command) commits once. Work that
+must only happen once rows are durable (enqueueing a job, pushing an id to a stream) is
+registered with :func:`after_commit` and dropped on rollback.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+from flask.globals import _cv_app
+from sqlalchemy import event
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timestamps stored in UTC and always returned timezone-aware (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; store timezone-aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def enum_by_value(enum_cls: type[E], name: str) -> sa.Enum:
+    """An enum stored as its value in a VARCHAR with a CHECK constraint (portable)."""
+    return sa.Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        validate_strings=True,
+        length=max(len(str(m.value)) for m in enum_cls),
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+def database_url(url: str | None, instance_path: Path) -> str:
+    """The configured URL, or the embedded SQLite file; ``postgresql://`` means psycopg 3."""
+    if not url:
+        return f"sqlite:///{instance_path / 'interactive.db'}"
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; take it over
+    # (SQLAlchemy's documented recipe), and use WAL so readers never block the writer.
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine with the settings each backend needs (WAL and busy timeout for SQLite)."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return sa.create_engine(url, **kwargs)
+
+
+def after_commit(session: Session, callback: Callable[[], object]) -> None:
+    """Run ``callback`` once the session's current transaction commits; drop it on rollback."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    callbacks = session.info.pop("after_commit", [])
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            # The rows are committed; the sweeper re-sends what a failed side effect missed.
+            log.exception("after-commit side effect failed")
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_after_commit(session: Session, _previous: Any) -> None:
+    session.info.pop("after_commit", None)
+
+
+def _app_context_id() -> int:
+    return id(_cv_app.get())
+
+
+class Database:
+    """Engine and sessions of one Flask app; ``db.session`` is scoped to the app context."""
+
+    def __init__(self) -> None:
+        # scoped_session calls any session factory; its annotation asks for a sessionmaker.
+        self.session: scoped_session[Session] = scoped_session(
+            self._new_session,  # type: ignore[arg-type]
+            scopefunc=_app_context_id,
+        )
+
+    def init_app(self, app: Flask) -> None:
+        url = database_url(app.config.get("DATABASE_URL"), Path(app.instance_path))
+        app.config["SQLALCHEMY_URL"] = url
+        engine = make_engine(url)
+        app.extensions["interactive.engine"] = engine
+        app.extensions["interactive.sessionmaker"] = sessionmaker(
+            bind=engine, expire_on_commit=False
+        )
+        app.teardown_appcontext(self._teardown)
+
+    def _new_session(self) -> Session:
+        factory: sessionmaker[Session] = current_app.extensions["interactive.sessionmaker"]
+        return factory()
+
+    def _teardown(self, _exc: BaseException | None) -> None:
+        self.session.remove()
+
+    @property
+    def engine(self) -> Engine:
+        engine: Engine = current_app.extensions["interactive.engine"]
+        return engine
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """The edge for jobs and commands: commit on success, roll back on error, then
+        remove the session."""
+        session = self.session()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            self.session.remove()
+
+
+db = Database()

@@ -1,0 +1,12 @@
+"""Imports every feature's models so that the metadata is complete (Alembic, tests)."""
+
+from __future__ import annotations
+
+import importlib
+
+FEATURE_MODELS = ("interactive.web.models",)
+
+
+def load_all_models() -> None:
+    for module in FEATURE_MODELS:
+        importlib.import_module(module)

@@ -1,0 +1,1 @@
+"""SMPP gateway, PDU codecs, reassembly and the built-in SMSC simulator."""

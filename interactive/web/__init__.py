@@ -1,0 +1,1 @@
+"""Users, roles, API keys, the base layout, shared templates and static files."""

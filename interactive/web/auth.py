@@ -1,0 +1,81 @@
+"""Sign-in sessions (Flask-Login) and permission checks for pages."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from flask import Flask, abort, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import LoginManager, current_user, login_required
+
+from interactive.db import db
+from interactive.web import service
+from interactive.web.models import Permission, User
+
+login_manager = LoginManager()
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "web.login"
+    login_manager.login_message = _l("Please sign in to open this page.")
+    login_manager.login_message_category = "info"
+    # A session stolen with a different address or browser is refused.
+    login_manager.session_protection = "strong"
+
+    @app.context_processor
+    def navigation() -> dict[str, object]:
+        return {"nav_items": nav_items(), "Permission": Permission}
+
+
+@login_manager.user_loader
+def _load_user(session_id: str) -> User | None:
+    return service.load_session_user(db.session(), session_id)
+
+
+def require(permission: Permission) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A page for signed-in users whose role has ``permission``; others get 403."""
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(view)
+        def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            if not current_user.can(permission):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return login_required(wrapped)
+
+    return decorate
+
+
+# Sections in the order of the navigation: (endpoint, label, permission). A section
+# appears once its blueprint is registered.
+SECTIONS: list[tuple[str, object, Permission]] = [
+    ("web.dashboard", _l("Dashboard"), Permission.DASHBOARD),
+    ("admin.users", _l("Users"), Permission.USERS),
+    ("admin.api_keys", _l("API keys"), Permission.USERS),
+]
+
+
+def nav_items() -> list[tuple[str, str, str]]:
+    """(endpoint, url, label) of the sections the current user may open."""
+    if not current_user or not current_user.is_authenticated:
+        return []
+    items = []
+    for endpoint, label, permission in SECTIONS:
+        if current_user.can(permission):
+            items.append((endpoint, url_for(endpoint), str(label)))
+    return items
+
+
+def home_endpoint(user: User) -> str:
+    """Where a user lands after signing in: the first section their role may open."""
+    for endpoint, _label, permission in SECTIONS:
+        if user.can(permission):
+            return endpoint
+    return "web.account"

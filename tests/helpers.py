@@ -1,0 +1,34 @@
+"""Helpers for driving the web UI through Flask's test client."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.conftest import PASSWORD
+
+_TOKEN = re.compile(
+    r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"'
+)
+
+
+def csrf_token(html: str) -> str:
+    match = _TOKEN.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1) or match.group(2)
+
+
+def login(client: Any, email: str, password: str = PASSWORD, **extra: Any) -> Any:
+    page = client.get("/login")
+    data = {"csrf_token": csrf_token(page.get_data(as_text=True)), "email": email}
+    data["password"] = password
+    data.update(extra)
+    return client.post("/login", data=data)
+
+
+def post_form(client: Any, page_url: str, action: str | None = None, **data: Any) -> Any:
+    """Load a page, take its CSRF token, post ``data`` to ``action`` (default: the page)."""
+    page = client.get(page_url)
+    assert page.status_code == 200, page.status_code
+    payload = {"csrf_token": csrf_token(page.get_data(as_text=True)), **data}
+    return client.post(action or page_url, data=payload)
