@@ -51,11 +51,11 @@ def create_app(
     app.config.update(load_config(path, config))
     _configure_security(app)
 
+    _configure_requests(app)  # first: every later hook and error has a request id
     db.init_app(app)
     redis_store.init_app(app)
     csrf.init_app(app)
     _configure_i18n(app)
-    _configure_requests(app)
 
     from interactive.web import auth
 

@@ -88,7 +88,7 @@ def scheduler() -> None:
 
 @cli.group("db")
 def db_group() -> None:
-    """Database schema: upgrade, downgrade, check, current."""
+    """Database schema: upgrade, downgrade, check, current, revision."""
 
 
 def _database_url() -> str:
@@ -148,6 +148,18 @@ def db_check() -> None:
         click.echo(f"models and migrations differ: {exc}", err=True)
         sys.exit(1)
     click.echo("database at head; models match migrations (no drift)")
+
+
+@db_group.command("revision")
+@click.argument("message")
+def db_revision(message: str) -> None:
+    """Write a new migration from the difference between the models and the database
+    (which must be at head); review the file before committing it."""
+    from alembic import command
+
+    from interactive import migrate
+
+    command.revision(migrate.alembic_config(_database_url()), message=message, autogenerate=True)
 
 
 @db_group.command("current")

@@ -138,7 +138,13 @@ def validate(config: FlaskConfig | dict[str, Any], instance_path: Path) -> None:
     config["ENV"] = env
     production = env == "production"
 
-    for key in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "BOOTSTRAP_ADMIN_PASSWORD"):
+    for key in (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "SECRET_KEY",
+        "BOOTSTRAP_ADMIN_PASSWORD",
+        "SESSION_COOKIE_SECURE",
+    ):
         if config.get(key) in ("", None):
             config[key] = None
 

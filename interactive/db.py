@@ -123,6 +123,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def after_commit(session: Session, callback: Callable[[], object]) -> None:
     """Run ``callback`` once the session's current transaction commits; drop it on rollback."""
+    if not session.in_transaction():
+        # Tie the callback to a transaction, so that a rollback drops it.
+        session.begin()
     session.info.setdefault("after_commit", []).append(callback)
 
 

@@ -20,8 +20,10 @@ current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "current_request_id", default=None
 )
 
-# Anything that looks like a phone number: 8+ digits, optionally with a leading +.
-_PHONE = re.compile(r"(?<![\w.])\+?\d[\d ]{6,}\d(?![\w.])")
+# Anything that looks like a phone number: 10 to 15 digits (spaces allowed), optionally
+# with a leading +, standing alone (not part of an id such as "job-12345678901" or a
+# stream entry id "1763870000000-0").
+_PHONE = re.compile(r"(?<![\w.\-])\+?\d(?:[\d ]{8,17})\d(?![\w.\-])")
 
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
@@ -132,7 +134,7 @@ def configure_logging(fmt: str = "text", level: str = "INFO", process: str | Non
         rq_logger = logging.getLogger(name)
         rq_logger.handlers.clear()
         rq_logger.propagate = True
-    for noisy in ("werkzeug", "urllib3"):
+    for noisy in ("werkzeug", "urllib3", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

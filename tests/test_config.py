@@ -105,3 +105,31 @@ def test_commands_print_one_line_for_a_bad_setting(tmp_path: Path, command: list
         "INTERACTIVE_ENV=production"
     ]
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_every_setting_is_documented_in_env_example() -> None:
+    from interactive.config import Config
+
+    example = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    documented = {
+        line.split("=", 1)[0].removeprefix("INTERACTIVE_")
+        for line in example.splitlines()
+        if line.startswith("INTERACTIVE_")
+    }
+    settings = {name for name in vars(Config) if name.isupper()}
+    assert settings <= documented, settings - documented
+    assert documented - settings <= {"INSTANCE_PATH"}
+
+
+def test_the_example_file_itself_is_a_valid_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _clean_env(monkeypatch)
+    example = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    for line in example.splitlines():
+        if line.startswith("INTERACTIVE_") and not line.startswith("INTERACTIVE_INSTANCE_PATH"):
+            name, _, value = line.partition("=")
+            monkeypatch.setenv(name, value)
+    config = load_config(tmp_path)
+    assert config["DEFAULT_LOCALE"] == "tr"
+    assert config["SESSION_COOKIE_SECURE"] is False

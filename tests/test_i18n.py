@@ -52,6 +52,14 @@ def test_catalogue_has_every_message(locale: str) -> None:
     assert not missing, f"run scripts/update_translations.sh; missing in {locale}: {missing}"
 
 
+@pytest.mark.parametrize("locale", ["tr", "en"])
+def test_catalogue_is_not_fuzzy(locale: str) -> None:
+    # pybabel compile skips a catalogue whose header is fuzzy: no translation at all.
+    path = TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as handle:
+        assert not read_po(handle, locale=locale).fuzzy
+
+
 def test_turkish_is_translated() -> None:
     untranslated = sorted(k for k, v in _catalogue("tr").items() if not v)
     assert not untranslated, f"untranslated Turkish messages: {untranslated}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -22,8 +23,13 @@ from interactive.web.models import ApiKey, Role, User, new_session_nonce
 log = logging.getLogger(__name__)
 
 _hasher = PasswordHasher()
-# Verifying against this keeps the time of a sign-in with an unknown email the same.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against this keeps a sign-in with an unknown email as slow as one with a
+    known email (no user enumeration by timing)."""
+    return _hasher.hash(secrets.token_hex(16))
 
 MIN_PASSWORD_LENGTH = 10
 API_KEY_PREFIX = "ik_"
@@ -148,7 +154,7 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     records the sign-in time (flushes)."""
     user = get_user_by_email(session, email)
     if user is None or not user.active:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         return None
     if not _verify(user.password_hash, password):
         return None
