@@ -9,6 +9,8 @@ from pydantic import BaseModel
 
 from interactive.api import schemas
 
+MAX_ID = 2**31 - 1  # integer primary keys are 32-bit on PostgreSQL
+
 MODELS: tuple[type[BaseModel], ...] = (
     schemas.ErrorResponse,
     schemas.ApiKeyInfo,
@@ -55,7 +57,7 @@ USER_ID = {
     "name": "user_id",
     "in": "path",
     "required": True,
-    "schema": {"type": "integer", "minimum": 1, "maximum": 2**62},
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
 }
 AUTH_ERRORS = ("401", "403", "429")
 
@@ -113,7 +115,7 @@ def openapi_document() -> dict[str, Any]:
                         {
                             "name": "after",
                             "in": "query",
-                            "schema": {"type": "integer", "minimum": 0, "maximum": 2**62},
+                            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
                         },
                     ],
                     "responses": {

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 RoleName = Literal["admin", "marketer", "desk", "viewer"]
 LocaleName = Literal["tr", "en"]
+# Validated by the service (422 invalid_timezone); the document lists the accepted names.
+TimezoneName = Annotated[
+    str,
+    Field(
+        max_length=64,
+        description="An IANA time zone name, e.g. Europe/Istanbul.",
+        json_schema_extra={"enum": sorted(zoneinfo.available_timezones())},
+    ),
+]
 
 
 class ErrorDetail(BaseModel):
@@ -50,12 +60,12 @@ class UserPage(BaseModel):
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    email: EmailStr = Field(max_length=254)
     password: str = Field(min_length=10, max_length=1024)
     role: RoleName
     name: str = Field(default="", max_length=120)
     locale: LocaleName = "tr"
-    timezone: str = Field(default="Europe/Istanbul", max_length=64)
+    timezone: TimezoneName = "Europe/Istanbul"
 
 
 class UserUpdate(BaseModel):
@@ -65,4 +75,4 @@ class UserUpdate(BaseModel):
     role: RoleName | None = None
     active: bool | None = None
     locale: LocaleName | None = None
-    timezone: str | None = Field(default=None, max_length=64)
+    timezone: TimezoneName | None = None

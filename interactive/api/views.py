@@ -10,6 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
 
 from interactive.api import schemas
 from interactive.api.errors import ApiError
@@ -25,8 +26,27 @@ P = ParamSpec("P")
 R = TypeVar("R")
 M = TypeVar("M", bound=BaseModel)
 
+# Integer primary keys are 32-bit on PostgreSQL.
+MAX_ID = 2**31 - 1
+
+# Query parameters each endpoint accepts; anything else is refused (a typo such as
+# ?limt=10 must not silently give the default).
+QUERY_PARAMETERS = {"api.list_users": frozenset({"limit", "after"})}
+
 # Status codes for service errors raised by API calls.
 SERVICE_ERROR_STATUS = {"email_taken": 409, "last_admin": 409}
+
+
+@bp.before_request
+def refuse_unknown_query_parameters() -> None:
+    allowed = QUERY_PARAMETERS.get(request.endpoint or "", frozenset())
+    unknown = sorted(set(request.args) - allowed)
+    if unknown:
+        raise ApiError(
+            422,
+            f"Unknown query parameter(s): {', '.join(unknown)}.",
+            details=[{"field": name, "message": "not accepted here"} for name in unknown],
+        )
 
 
 def api_key_required(permission: Permission) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -113,6 +133,14 @@ def _user_out(user: User) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
+def _user_or_404(session: Session, user_id: int) -> User:
+    # Ids beyond the column's range cannot exist (and would be a database error).
+    user = session.get(User, user_id) if user_id <= MAX_ID else None
+    if user is None:
+        raise ApiError(404, f"No user with id {user_id}.")
+    return user
+
+
 def _int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
     raw = request.args.get(name)
     if raw is None:
@@ -148,7 +176,7 @@ def me() -> Response:
 @api_key_required(Permission.USERS)
 def list_users() -> Response:
     limit = _int_arg("limit", 50, 1, 200)
-    after = _int_arg("after", 0, 0, 2**62)
+    after = _int_arg("after", 0, 0, MAX_ID)
     query = sa.select(User).where(User.id > after).order_by(User.id).limit(limit + 1)
     rows = db.session().scalars(query).all()
     items = [_user_out(u) for u in rows[:limit]]
@@ -181,10 +209,7 @@ def create_user() -> tuple[Response, int]:
 @bp.route("/users/<int:user_id>")
 @api_key_required(Permission.USERS)
 def get_user(user_id: int) -> Response:
-    user = db.session().get(User, user_id)
-    if user is None:
-        raise ApiError(404, f"No user with id {user_id}.")
-    return jsonify(_user_out(user))
+    return jsonify(_user_out(_user_or_404(db.session(), user_id)))
 
 
 @bp.route("/users/<int:user_id>", methods=["PATCH"])
@@ -192,9 +217,7 @@ def get_user(user_id: int) -> Response:
 def update_user(user_id: int) -> Response:
     body = parse_body(schemas.UserUpdate)
     dbs = db.session()
-    user = dbs.get(User, user_id)
-    if user is None:
-        raise ApiError(404, f"No user with id {user_id}.")
+    user = _user_or_404(dbs, user_id)
     try:
         service.update_user(
             dbs,

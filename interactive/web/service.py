@@ -31,6 +31,7 @@ def _dummy_hash() -> str:
     known email (no user enumeration by timing)."""
     return _hasher.hash(secrets.token_hex(16))
 
+
 MIN_PASSWORD_LENGTH = 10
 API_KEY_PREFIX = "ik_"
 

@@ -1,0 +1,1 @@
+"""Campaigns, rendering, encoding and part counting, fan-out, messages and receipts."""
