@@ -6,7 +6,9 @@ import zoneinfo
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from interactive.web.service import EMAIL_PATTERN
 
 RoleName = Literal["admin", "marketer", "desk", "viewer"]
 LocaleName = Literal["tr", "en"]
@@ -60,7 +62,7 @@ class UserPage(BaseModel):
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr = Field(max_length=254)
+    email: str = Field(max_length=254, pattern=EMAIL_PATTERN)
     password: str = Field(min_length=10, max_length=1024)
     role: RoleName
     name: str = Field(default="", max_length=120)

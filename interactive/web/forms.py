@@ -9,10 +9,11 @@ from flask import request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
 from interactive.web.i18n import LANGUAGES
 from interactive.web.models import Role
+from interactive.web.service import EMAIL_PATTERN
 
 PASSWORD_LENGTH = _l("The password must be at least 10 characters long.")
 
@@ -76,7 +77,7 @@ class UserCreateForm(FlaskForm):
         _l("Email"),
         validators=[
             DataRequired(),
-            Email(message=_l("Enter a valid email address.")),
+            Regexp(EMAIL_PATTERN, message=_l("Enter a valid email address.")),
             Length(max=254),
         ],
     )
