@@ -1,0 +1,15 @@
+"""WSGI entry point for any server: ``gunicorn wsgi:app`` (``interactive web`` does the same
+with its settings)."""
+
+from __future__ import annotations
+
+import sys
+
+from interactive.app import create_app
+from interactive.config import ConfigError
+
+try:
+    app = create_app()
+except ConfigError as exc:
+    sys.stderr.write(f"interactive: configuration error: {exc}\n")
+    raise SystemExit(2) from None
