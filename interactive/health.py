@@ -76,7 +76,7 @@ def _check_redis(health: Health) -> None:
         client.ping()
         health.queues = queue_depths()
         health.workers = len(Worker.all(connection=client))
-        beat = client.get(key("scheduler", "heartbeat"))
+        beat: Any = client.get(key("scheduler", "heartbeat"))
     except Exception as exc:  # redis errors come in several families (socket, protocol)
         log.warning("health: redis unreachable error=%s", type(exc).__name__)
         health.redis = {"ok": False, "error": type(exc).__name__}

@@ -43,7 +43,7 @@ def publish(client: redis.Redis, stream: str, items: Sequence[Fields]) -> list[s
         return []
     pipe = client.pipeline(transaction=False)
     for item in items:
-        pipe.xadd(stream, dict(item))
+        pipe.xadd(stream, _fields(item))
     return [_text(entry_id) for entry_id in pipe.execute()]
 
 
@@ -59,6 +59,12 @@ def publish_after_commit(
 
 def default_consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _fields(item: Fields) -> Any:
+    # redis-py annotates field names as bytes-or-str unions that a str-keyed dict does not
+    # satisfy; the values are what XADD accepts.
+    return dict(item)
 
 
 def _text(value: bytes | str) -> str:
@@ -102,7 +108,7 @@ class StreamConsumer:
         claimed = self._claim_stale()
         if claimed:
             return claimed
-        response = self.client.xreadgroup(
+        response: Any = self.client.xreadgroup(
             self.group,
             self.name,
             {self.stream: ">"},
@@ -149,7 +155,7 @@ class StreamConsumer:
         return start, [r for r in rows if r is not None], list(result[2:])
 
     def _delivery_counts(self, ids: list[str]) -> dict[str, int]:
-        pending = self.client.xpending_range(
+        pending: Any = self.client.xpending_range(
             self.stream, self.group, min=ids[0], max=ids[-1], count=len(ids) * 2
         )
         return {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
@@ -157,10 +163,12 @@ class StreamConsumer:
     def _dead_letter(self, entries: list[Entry]) -> None:
         pipe = self.client.pipeline()
         for entry in entries:
-            pipe.xadd(
-                self.dead_letter_stream,
-                {**entry.fields, "_original_id": entry.id, "_deliveries": entry.deliveries},
-            )
+            fields: dict[str, str | int] = {
+                **entry.fields,
+                "_original_id": entry.id,
+                "_deliveries": entry.deliveries,
+            }
+            pipe.xadd(self.dead_letter_stream, _fields(fields))
         pipe.xack(self.stream, self.group, *[e.id for e in entries])
         pipe.execute()
         log.error(
@@ -182,11 +190,11 @@ class StreamConsumer:
 
     def trim(self) -> None:
         """Drop entries every group has acknowledged (the stream would grow for ever)."""
-        groups = self.client.xinfo_groups(self.stream)
+        groups: Any = self.client.xinfo_groups(self.stream)
         floor: str | None = None
         for group in groups:
             name = _text(group["name"])
-            summary = self.client.xpending(self.stream, name)
+            summary: Any = self.client.xpending(self.stream, name)
             if summary["pending"]:
                 candidate = _text(summary["min"])
             else:

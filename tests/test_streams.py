@@ -62,7 +62,7 @@ def test_entries_that_keep_failing_go_to_the_dead_letter_stream(
     assert len(consumer.read()) == 1  # delivery 2 (re-claimed): fails again
     assert consumer.read() == []  # delivery 3 would exceed the limit
     assert consumer.pending_count() == 0
-    dead = redis_client.xrange(consumer.dead_letter_stream)
+    dead: Any = redis_client.xrange(consumer.dead_letter_stream)
     assert len(dead) == 1
     assert dead[0][1][b"n"] == b"poison"
 
@@ -117,5 +117,6 @@ def test_trim_drops_only_what_every_group_acknowledged(redis_client: redis.Redis
     slow_batch = slow.read()
     slow.ack(slow_batch[:2])
     fast.trim()
-    remaining = [int(f[b"n"]) for _id, f in redis_client.xrange(STREAM)]
+    entries: Any = redis_client.xrange(STREAM)
+    remaining = [int(f[b"n"]) for _id, f in entries]
     assert remaining == [2, 3]

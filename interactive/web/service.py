@@ -316,7 +316,7 @@ def flush_api_key_usage(session: Session) -> int:
     # A batch left by a crashed run goes first; new uses wait for the next run.
     if not client.exists(processing_key) and client.exists(buffer_key):
         client.rename(buffer_key, processing_key)
-    raw = client.hgetall(processing_key)
+    raw: dict[bytes, bytes] = client.hgetall(processing_key)  # type: ignore[assignment]
     updated = 0
     for raw_id, raw_time in raw.items():
         used_at = datetime.fromisoformat(raw_time.decode()).astimezone(UTC)
