@@ -25,8 +25,10 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "web.login"
     login_manager.login_message = _l("Please sign in to open this page.")
     login_manager.login_message_category = "info"
-    # A session stolen with a different address or browser is refused.
-    login_manager.session_protection = "strong"
+    # "basic": a session cookie replayed from another browser or address is no longer
+    # "fresh" (sensitive steps can ask for the password again). "strong" would sign desk
+    # tablets out at every network change.
+    login_manager.session_protection = "basic"
 
     @app.context_processor
     def navigation() -> dict[str, object]:
