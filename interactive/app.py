@@ -127,12 +127,14 @@ def _configure_requests(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from interactive.api.views import bp as api_bp
+    from interactive.smpp.views import bp as gateway_bp
     from interactive.web.admin_views import bp as admin_bp
     from interactive.web.errors import register_error_handlers
     from interactive.web.views import bp as web_bp
 
     app.register_blueprint(web_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(gateway_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)
     register_error_handlers(app)

@@ -178,9 +178,12 @@ def db_current() -> None:
 
 
 def _register_feature_commands() -> None:
+    from interactive.smpp.cli import gateway, simulator
     from interactive.web.cli import users
 
     cli.add_command(users)
+    cli.add_command(gateway)
+    cli.add_command(simulator)
 
 
 _register_feature_commands()

@@ -7,6 +7,7 @@ one-line message naming the setting when something is missing or wrong.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import zoneinfo
@@ -65,6 +66,15 @@ class Config:
     TRUSTED_PROXIES = 0
     #: Seconds between scheduler ticks.
     SCHEDULER_TICK_SECONDS = 1.0
+    #: SMSC connections, as a JSON list of objects (keys: see ``.env.example``). Empty in
+    #: development means one connection, "simulator", to the built-in SMSC simulator.
+    SMPP_CONNECTIONS = ""
+    #: The built-in SMSC simulator (development and demos): where it listens, the
+    #: credentials it accepts, and how long it waits before sending a delivery receipt.
+    SIMULATOR_BIND = "127.0.0.1:2775"
+    SIMULATOR_SYSTEM_ID = "interactive"
+    SIMULATOR_PASSWORD = "simulat"  # noqa: S105 (the local simulator only)
+    SIMULATOR_RECEIPT_DELAY = 1.0
     #: Email and password of the admin created on first start of ``interactive up``
     #: (a random password is generated and printed when empty).
     BOOTSTRAP_ADMIN_EMAIL = "admin@example.com"
@@ -116,6 +126,33 @@ def _validate_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
             f"INTERACTIVE_{name} must be a URL starting with {' or '.join(schemes)}, got {value!r}"
         )
     return value
+
+
+def _connections(config: FlaskConfig | dict[str, Any], production: bool) -> tuple[Any, ...]:
+    from interactive.smpp.config import SmppConnection, parse_connections
+
+    raw = config.get("SMPP_CONNECTIONS")
+    if isinstance(raw, list | dict):  # from_prefixed_env already parsed the JSON
+        raw = json.dumps(raw)
+    if raw:
+        try:
+            return parse_connections(str(raw))
+        except ValueError as exc:
+            raise ConfigError(f"INTERACTIVE_SMPP_CONNECTIONS: {exc}") from None
+    if production:
+        return ()
+    host, _, port = str(config.get("SIMULATOR_BIND", "127.0.0.1:2775")).rpartition(":")
+    return (
+        SmppConnection(
+            name="simulator",
+            host=host or "127.0.0.1",
+            port=_coerce_int("SIMULATOR_BIND", port, 1),
+            system_id=str(config.get("SIMULATOR_SYSTEM_ID")),
+            password=str(config.get("SIMULATOR_PASSWORD")),
+            short_codes=("4664",),
+            reconnect_max=5.0,
+        ),
+    )
 
 
 def instance_secret_key(instance_path: Path) -> str:
@@ -189,6 +226,11 @@ def validate(config: FlaskConfig | dict[str, Any], instance_path: Path) -> None:
     bind = str(config.get("WEB_BIND", ""))
     if ":" not in bind and not bind.startswith("unix:"):
         raise ConfigError(f"INTERACTIVE_WEB_BIND must look like host:port, got {bind!r}")
+
+    config["SIMULATOR_RECEIPT_DELAY"] = _coerce_float(
+        "SIMULATOR_RECEIPT_DELAY", config.get("SIMULATOR_RECEIPT_DELAY"), 0.0
+    )
+    config["SMPP_CONNECTION_LIST"] = _connections(config, production)
 
     secure = config.get("SESSION_COOKIE_SECURE")
     config["SESSION_COOKIE_SECURE"] = (

@@ -93,6 +93,11 @@ def database_url(url: str | None, instance_path: Path) -> str:
 def _configure_sqlite(engine: Engine) -> None:
     # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; take it over
     # (SQLAlchemy's documented recipe), and use WAL so readers never block the writer.
+    # Transactions BEGIN IMMEDIATE: a deferred one that reads, then writes after another
+    # process committed fails at once with SQLITE_BUSY (the busy timeout cannot help it);
+    # an immediate one waits its turn for the write lock instead. Several processes (web,
+    # worker, gateway) write to the embedded database. A connection that only reads may
+    # ask for ``execution_options(sqlite_begin="DEFERRED")``.
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -105,7 +110,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        connection.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -55,7 +55,7 @@ def _check_database(health: Health) -> None:
     engine = db.engine
     health.database = {"ok": False, "backend": engine.dialect.name}
     try:
-        with engine.connect() as connection:
+        with engine.connect().execution_options(sqlite_begin="DEFERRED") as connection:
             connection.execute(sa.text("SELECT 1"))
             revisions = migrate.current_revisions(connection)
     except sa.exc.SQLAlchemyError as exc:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import importlib
 
-FEATURE_MODELS = ("interactive.web.models",)
+FEATURE_MODELS = (
+    "interactive.web.models",
+    "interactive.outbound.models",
+    "interactive.keywords.models",
+)
 
 
 def load_all_models() -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 import sqlalchemy as sa
+from flask import Config as FlaskConfig
 
 from interactive import migrate
 from interactive.config import default_instance_path, load_config
@@ -31,16 +32,27 @@ STOP_TIMEOUT_S = 15
 class Child:
     name: str
     args: list[str]
+    # Stopped (and waited for) before the others: a gateway unbinds from the SMSC and
+    # stores its last results while the simulator and the database are still there.
+    stops_first: bool = False
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
 
-def process_commands() -> list[Child]:
+def process_commands(config: FlaskConfig) -> list[Child]:
+    """web, worker, scheduler; the simulator when no SMSC is configured (development);
+    one gateway per SMSC connection."""
     python = [sys.executable, "-m", "interactive"]
-    return [
+    children = [
         Child("web", [*python, "web"]),
         Child("worker", [*python, "worker"]),
         Child("scheduler", [*python, "scheduler"]),
     ]
+    if not config["SMPP_CONNECTIONS"] and config["ENV"] == "development":
+        children.append(Child("simulator", [*python, "simulator"]))
+    for connection in config["SMPP_CONNECTION_LIST"]:
+        args = [*python, "gateway", "run", connection.name]
+        children.append(Child(f"gw:{connection.name}"[:10], args, stops_first=True))
+    return children
 
 
 def say(text: str) -> None:
@@ -65,7 +77,7 @@ def run_all_in_one() -> int:
     ensure_admin()
     say(f"open http://{config['WEB_BIND']}/  (Ctrl-C stops everything)")
     try:
-        return supervise(process_commands(), env)
+        return supervise(process_commands(config), env)
     finally:
         stop_embedded_redis(instance)
 
@@ -144,6 +156,11 @@ def supervise(children: list[Child], env: dict[str, str]) -> int:
 
 
 def stop_children(children: list[Child]) -> None:
+    _stop([c for c in children if c.stops_first])
+    _stop([c for c in children if not c.stops_first])
+
+
+def _stop(children: list[Child]) -> None:
     running = [c for c in children if c.process and c.process.poll() is None]
     for child in running:
         assert child.process is not None

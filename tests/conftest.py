@@ -96,6 +96,7 @@ def app_config(database_url: str, redis_url: str) -> dict[str, Any]:
         "DEFAULT_LOCALE": "en",
         "LOGIN_MAX_ATTEMPTS": 3,
         "API_RATE_LIMIT_PER_MINUTE": 1000,
+        "SIMULATOR_PASSWORD": "Zq7pW2xk",
     }
 
 

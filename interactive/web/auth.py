@@ -55,12 +55,19 @@ def require(permission: Permission) -> Callable[[Callable[P, R]], Callable[P, R]
     return decorate
 
 
-# Sections in the order of the navigation: (endpoint, label, permission). A section
-# appears once its blueprint is registered.
-SECTIONS: list[tuple[str, object, Permission]] = [
-    ("web.dashboard", _l("Dashboard"), Permission.DASHBOARD),
-    ("admin.users", _l("Users"), Permission.USERS),
-    ("admin.api_keys", _l("API keys"), Permission.USERS),
+def _handset_enabled() -> bool:
+    from interactive.smpp.views import handset_enabled
+
+    return handset_enabled()
+
+
+# Sections in the order of the navigation: (endpoint, label, permission, shown when).
+SECTIONS: list[tuple[str, object, Permission, Callable[[], bool] | None]] = [
+    ("web.dashboard", _l("Dashboard"), Permission.DASHBOARD, None),
+    ("gateway.handset", _l("Handset"), Permission.CAMPAIGNS, _handset_enabled),
+    ("gateway.status", _l("Gateway"), Permission.GATEWAY, None),
+    ("admin.users", _l("Users"), Permission.USERS, None),
+    ("admin.api_keys", _l("API keys"), Permission.USERS, None),
 ]
 
 
@@ -69,15 +76,15 @@ def nav_items() -> list[tuple[str, str, str]]:
     if not current_user or not current_user.is_authenticated:
         return []
     items = []
-    for endpoint, label, permission in SECTIONS:
-        if current_user.can(permission):
+    for endpoint, label, permission, shown in SECTIONS:
+        if current_user.can(permission) and (shown is None or shown()):
             items.append((endpoint, url_for(endpoint), str(label)))
     return items
 
 
 def home_endpoint(user: User) -> str:
     """Where a user lands after signing in: the first section their role may open."""
-    for endpoint, _label, permission in SECTIONS:
-        if user.can(permission):
+    for endpoint, _label, permission, shown in SECTIONS:
+        if user.can(permission) and (shown is None or shown()):
             return endpoint
     return "web.account"

@@ -1,0 +1,1 @@
+"""Inbound messages: storage, keyword rules, the router, built-in handlers and the inbox."""

@@ -1,0 +1,349 @@
+"""``interactive gateway run NAME``: one process owns the bind(s) of one SMSC connection.
+
+Three kinds of threads: the SMPP session's own (see ``session``); a *feeder* that claims
+message ids from the connection's outbound stream, marks them SUBMITTING (committed before
+anything is written to the SMSC), re-checks suppression, and hands the parts to the
+session; and a *store* thread that every few milliseconds stores submit results, receipts
+and MOs in one transaction (``gateway_store``) and only then acknowledges them: the
+deliver_sm_resp to the SMSC, the stream entry of a message whose parts all have an outcome.
+
+A stream entry is acknowledged only after its message's outcome is stored; a gateway that
+dies leaves its entries pending, and the next one re-claims them (a message already past
+QUEUED is not submitted twice: ``outbound.service.claim`` skips it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import json
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+import redis
+from flask import Flask
+
+from interactive.db import db
+from interactive.outbound import service as outbound
+from interactive.smpp.client import SmppClient
+from interactive.smpp.config import SmppConnection
+from interactive.smpp.gateway_store import Batch, GatewayStore, Stored
+from interactive.smpp.messages import InboundMessage as Pdu
+from interactive.smpp.messages import Responder, SubmitPart, SubmitResult
+from interactive.smpp.parts import build_submit_parts
+from interactive.streams import Entry, StreamConsumer, default_consumer_name, publish
+
+log = logging.getLogger(__name__)
+
+GROUP = "gateway"
+STORE_INTERVAL_S = 0.005
+STORE_BATCH = 2000
+RETRY_DELAY_S = 5.0
+STATUS_EVERY_S = 1.0
+
+
+def inbound_stream(prefix: str) -> str:
+    """The stream of stored inbound message ids that the router consumes."""
+    return f"{prefix}:inbound"
+
+
+@dataclass
+class _Pending:
+    entry_id: str
+    seqs: set[int] = field(default_factory=set)
+
+
+class Gateway:
+    """Runs one connection until ``stop`` is set."""
+
+    def __init__(
+        self,
+        app: Flask,
+        connection: SmppConnection,
+        *,
+        consumer: str | None = None,
+        max_in_flight: int = 5000,
+    ) -> None:
+        self.app = app
+        self.connection = connection
+        self.prefix = str(app.config["REDIS_PREFIX"])
+        self.redis: redis.Redis = app.extensions["interactive.redis"]
+        self.stream = outbound.outbound_stream(self.prefix, connection.name)
+        self.consumer = StreamConsumer(
+            self.redis,
+            self.stream,
+            GROUP,
+            name=consumer or default_consumer_name(),
+            batch_size=500,
+            block_ms=200,
+        )
+        self.store = GatewayStore(app, connection)
+        self.session = SmppClient(connection, self._on_result, self._on_deliver)
+        self.events: queue.Queue[SubmitResult | tuple[Pdu, Responder]] = queue.Queue()
+        self.max_in_flight = max_in_flight
+        self._pending: dict[int, _Pending] = {}
+        self._delayed: list[tuple[float, str, int]] = []  # (due, entry id, message id)
+        self._lock = threading.Condition()
+        self._retry: Batch = Batch()
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        self.consumer.ensure_group()
+        recovered = self.store.recover()
+        if recovered:
+            log.info(
+                "smpp %s: %d stored MO part(s) waiting for siblings",
+                self.connection.name,
+                recovered,
+            )
+        feeder_stop = threading.Event()
+        store_stop = threading.Event()
+        feeder = threading.Thread(target=self._feed, args=(feeder_stop,), name="gateway-feed")
+        storer = threading.Thread(target=self._store_loop, args=(store_stop,), name="gateway-store")
+        self.session.start()
+        feeder.start()
+        storer.start()
+        log.info("smpp %s: gateway started stream=%s", self.connection.name, self.stream)
+        try:
+            while not stop.wait(STATUS_EVERY_S):
+                self._publish_status()
+                self._trim()
+        finally:
+            feeder_stop.set()
+            with self._lock:
+                self._lock.notify_all()
+            feeder.join()
+            # Unbinds; parts never written come back NOT_SENT and return to the queue.
+            self.session.stop()
+            store_stop.set()
+            storer.join()
+            self._publish_status()
+            log.info("smpp %s: gateway stopped", self.connection.name)
+
+    # --- session callbacks (session threads) ------------------------------------------
+
+    def _on_result(self, result: SubmitResult) -> None:
+        self.events.put(result)
+
+    def _on_deliver(self, message: Pdu, responder: Responder) -> int | None:
+        self.events.put((message, responder))
+        return None  # answered by the store thread once stored
+
+    # --- feeder -----------------------------------------------------------------------
+
+    def _feed(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            with self._lock:
+                while self._in_flight() >= self.max_in_flight and not stop.is_set():
+                    self._lock.wait(0.5)
+            try:
+                entries = self.consumer.read()
+            except redis.RedisError:
+                log.exception("smpp %s: reading the outbound stream failed", self.connection.name)
+                stop.wait(1.0)
+                continue
+            due = self._take_due()
+            ready = [*due, *self._hold_back(entries)]
+            if ready:
+                try:
+                    self._submit(ready)
+                except Exception:
+                    # Left pending: re-claimed and retried; claim() is idempotent.
+                    log.exception("smpp %s: claiming messages failed", self.connection.name)
+                    stop.wait(1.0)
+
+    def _in_flight(self) -> int:
+        return sum(len(p.seqs) for p in self._pending.values())
+
+    def _hold_back(self, entries: list[Entry]) -> list[tuple[str, int]]:
+        """Entries to submit now; those carrying a future ``not_before`` wait here (still
+        pending in the stream, so a crash loses nothing)."""
+        now = time.time()
+        ready = []
+        for entry in entries:
+            try:
+                message_id = int(entry.fields["id"])
+            except (KeyError, ValueError):
+                log.error("smpp %s: bad outbound entry %s dropped", self.connection.name, entry.id)
+                self.consumer.ack([entry.id])
+                continue
+            not_before = float(entry.fields.get("not_before", 0) or 0)
+            if not_before > now:
+                heapq.heappush(self._delayed, (not_before, entry.id, message_id))
+            else:
+                ready.append((entry.id, message_id))
+        return ready
+
+    def _take_due(self) -> list[tuple[str, int]]:
+        now = time.time()
+        due = []
+        while self._delayed and self._delayed[0][0] <= now:
+            _due, entry_id, message_id = heapq.heappop(self._delayed)
+            due.append((entry_id, message_id))
+        return due
+
+    def _submit(self, ready: list[tuple[str, int]]) -> None:
+        entry_of = {message_id: entry_id for entry_id, message_id in ready}
+        with self.app.app_context(), db.transaction() as session:
+            suppressed = self._suppressed(session, list(entry_of))
+            claimed = outbound.claim(session, list(entry_of), suppressed)
+            to_send: list[SubmitPart] = []
+            for item in claimed:
+                if item.suppressed:
+                    continue
+                message = item.message
+                parts = build_submit_parts(
+                    message.body,
+                    self.connection,
+                    key=message.id,
+                    source=message.source,
+                    destination=message.destination,
+                    concat_ref=message.id & 0xFFFF,
+                )
+                outbound.match_parts(session, message, len(parts))
+                to_send += parts
+        sending = {p.key for p in to_send}
+        done = [entry_of[m] for m in entry_of if m not in sending]
+        with self._lock:
+            for part in to_send:
+                message_id = int(part.key)  # type: ignore[call-overload]
+                pending = self._pending.setdefault(message_id, _Pending(entry_of[message_id]))
+                pending.seqs.add(part.part_number)
+        if done:
+            # Already handled before (a re-delivered entry), missing, or suppressed.
+            self.consumer.ack(done)
+        if to_send:
+            self.session.submit(to_send)
+
+    def _suppressed(self, session: object, message_ids: list[int]) -> set[str]:
+        numbers = outbound.destinations(session, message_ids)  # type: ignore[arg-type]
+        if not numbers:
+            return set()
+        flags = self.redis.smismember(outbound.suppression_key(self.prefix), numbers)
+        return {n for n, flag in zip(numbers, flags, strict=True) if flag}
+
+    # --- store thread -----------------------------------------------------------------
+
+    def _store_loop(self, stop: threading.Event) -> None:
+        while True:
+            batch = self._collect(stop)
+            if not batch:
+                if stop.is_set() and self.events.empty():
+                    return
+                continue
+            try:
+                stored = self.store.store(batch)
+            except Exception:
+                log.exception("smpp %s: storing a batch failed", self.connection.name)
+                self.store.acknowledge(batch, ok=False)
+                # Submit results are facts: keep them for the next attempt.
+                self._retry.results.extend(batch.results)
+                stop.wait(0.5)
+                continue
+            self.store.acknowledge(batch, ok=True)
+            self._after_commit(batch, stored)
+
+    def _collect(self, stop: threading.Event) -> Batch:
+        batch, self._retry = self._retry, Batch()
+        try:
+            first = self.events.get(timeout=0.2)
+        except queue.Empty:
+            return batch
+        items = [first]
+        deadline = time.monotonic() + STORE_INTERVAL_S
+        while len(items) < STORE_BATCH:
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining > 0:
+                    items.append(self.events.get(timeout=remaining))
+                else:
+                    items.append(self.events.get_nowait())
+            except queue.Empty:
+                break
+        for item in items:
+            if isinstance(item, SubmitResult):
+                batch.results.append(item)
+            else:
+                batch.delivers.append(item)
+        return batch
+
+    def _after_commit(self, batch: Batch, stored: Stored) -> None:
+        finished = self._settle(batch.results)
+        requeued = set(stored.requeued)
+        if requeued:
+            due = time.time() + RETRY_DELAY_S
+            publish(self.redis, self.stream, [{"id": m, "not_before": due} for m in requeued])
+        if finished:
+            self.consumer.ack(list(finished.values()))
+        if stored.inbound_ids:
+            publish(
+                self.redis, inbound_stream(self.prefix), [{"id": i} for i in stored.inbound_ids]
+            )
+
+    def _settle(self, results: list[SubmitResult]) -> dict[int, str]:
+        """Forget parts with an outcome; return message id → stream entry for messages
+        that have none left outstanding."""
+        finished: dict[int, str] = {}
+        with self._lock:
+            for result in results:
+                message_id = int(result.key)  # type: ignore[call-overload]
+                pending = self._pending.get(message_id)
+                if pending is None:
+                    continue
+                pending.seqs.discard(result.part.part_number)
+                if not pending.seqs:
+                    finished[message_id] = pending.entry_id
+                    del self._pending[message_id]
+            self._lock.notify_all()
+        return finished
+
+    # --- status for the admin page ----------------------------------------------------
+
+    def _publish_status(self) -> None:
+        binds = [dataclasses.asdict(s) for s in self.session.snapshots()]
+        status = _combine(binds)
+        status["binds"] = binds
+        status["queue_depth"] = self._queue_depth()
+        status["updated_at"] = time.time()
+        try:
+            self.redis.set(
+                key_for_status(self.prefix, self.connection.name),
+                json.dumps(status, default=str),
+                ex=30,
+            )
+        except redis.RedisError:
+            log.warning("smpp %s: status not published", self.connection.name)
+
+    def _trim(self) -> None:
+        try:
+            self.consumer.trim()
+        except redis.RedisError:
+            log.warning("smpp %s: outbound stream not trimmed", self.connection.name)
+
+    def _queue_depth(self) -> int:
+        try:
+            return int(self.redis.xlen(self.stream))
+        except redis.RedisError:
+            return -1
+
+
+def _combine(binds: list[dict[str, object]]) -> dict[str, object]:
+    """One line for the admin page: the worst state, summed counters (a transceiver is
+    one bind; a transmitter + receiver pair two)."""
+    order = ["down", "reconnecting", "connecting", "bound"]
+    combined = dict(binds[0])
+    combined["state"] = min((str(b["state"]) for b in binds), key=order.index)
+    counters: dict[str, int] = {}
+    for bind in binds:
+        for name, value in dict(bind["counters"]).items():  # type: ignore[call-overload]
+            counters[name] = counters.get(name, 0) + int(value)
+    combined["counters"] = counters
+    return combined
+
+
+def key_for_status(prefix: str, connection: str) -> str:
+    return f"{prefix}:gateway:status:{connection}"

@@ -1,0 +1,199 @@
+"""The gateway end to end: real database, real Redis, the simulator over real TCP."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from interactive.db import db
+from interactive.keywords.models import InboundMessage
+from interactive.outbound import service as outbound
+from interactive.outbound.models import DeliveryReceipt, Message, PartState, Traffic
+from interactive.smpp.config import SmppConnection
+from interactive.smpp.gateway import Gateway, inbound_stream
+from interactive.smpp.simulator import (
+    ConnectionProfile,
+    Fault,
+    Persona,
+    SimulatorConfig,
+    SmscSimulator,
+)
+from interactive.smpp.simulator_personas import Split
+
+SYSTEM_ID = "gw"
+PASSWORD = "secret"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Wait for a condition the database shows (no event to wait on across processes)."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        pause.wait(0.05)
+
+
+@pytest.fixture
+def run_gateway(app: Flask, live_db: None) -> Iterator[Callable[..., SmscSimulator]]:
+    started: list[tuple[SmscSimulator, threading.Event, threading.Thread]] = []
+
+    def start(**simulator_options: Any) -> SmscSimulator:
+        config = SimulatorConfig(credentials={SYSTEM_ID: PASSWORD}, **simulator_options)
+        simulator = SmscSimulator(config).start()
+        connection = SmppConnection(
+            name="sim",
+            host="127.0.0.1",
+            port=simulator.port,
+            system_id=SYSTEM_ID,
+            password=PASSWORD,
+            short_codes=("4664",),
+            reconnect_initial=0.05,
+            reconnect_max=0.2,
+            response_timeout=2.0,
+        )
+        stop = threading.Event()
+        thread = threading.Thread(target=Gateway(app, connection).run, args=(stop,))
+        thread.start()
+        started.append((simulator, stop, thread))
+        return simulator
+
+    yield start
+    for simulator, stop, thread in started:
+        stop.set()
+        thread.join(timeout=30)
+        simulator.stop()
+
+
+def queue(app: Flask, destination: str, body: str, traffic: Traffic = Traffic.COMMERCIAL) -> int:
+    with app.app_context(), db.transaction() as session:
+        message = outbound.queue_message(
+            session,
+            app.extensions["interactive.redis"],
+            app.config["REDIS_PREFIX"],
+            connection="sim",
+            source="4664",
+            destination=destination,
+            body=body,
+            traffic=traffic,
+        )
+        return message.id
+
+
+def message_state(app: Flask, message_id: int) -> PartState:
+    with app.app_context():
+        message = db.session().get(Message, message_id)
+        assert message is not None
+        state = message.state
+        db.session.remove()
+        return state
+
+
+def test_messages_are_submitted_accepted_and_delivered(
+    app: Flask, run_gateway: Callable[..., SmscSimulator]
+) -> None:
+    simulator = run_gateway()
+    short = queue(app, "905321234567", "Merhaba, siparişiniz yolda.")
+    long = queue(app, "905321234568", "Kampanya " * 30)
+    wait_until(lambda: message_state(app, short) == PartState.DELIVERED)
+    wait_until(lambda: message_state(app, long) == PartState.DELIVERED)
+    submits = simulator.submitted()
+    assert len(submits) == 1 + 2
+    with app.app_context():
+        message = db.session().get(Message, long)
+        assert message is not None
+        assert [p.state for p in message.parts] == [PartState.DELIVERED] * 2
+        assert all(p.smsc_id for p in message.parts)
+        receipts = db.session().scalars(sa.select(DeliveryReceipt)).all()
+        assert len(receipts) == 3
+        assert all(r.part_id is not None for r in receipts)
+
+
+@pytest.mark.parametrize("fault", [Fault.DLR_BEFORE_RESP, Fault.ID_MISMATCH])
+def test_receipts_match_early_or_in_another_id_format(
+    app: Flask, run_gateway: Callable[..., SmscSimulator], fault: Fault
+) -> None:
+    run_gateway(profiles={SYSTEM_ID: ConnectionProfile(personas=(Persona(fault),))})
+    message_id = queue(app, "905321234567", "Test")
+    wait_until(lambda: message_state(app, message_id) == PartState.DELIVERED)
+
+
+def test_a_number_that_opted_out_gets_no_commercial_message(
+    app: Flask, run_gateway: Callable[..., SmscSimulator]
+) -> None:
+    client = app.extensions["interactive.redis"]
+    client.sadd(outbound.suppression_key(app.config["REDIS_PREFIX"]), "905320000000")
+    simulator = run_gateway()
+    blocked = queue(app, "905320000000", "Indirim!")
+    informational = queue(app, "905320000000", "Rezervasyonunuz onaylandı.", Traffic.INFORMATIONAL)
+    wait_until(lambda: message_state(app, blocked) == PartState.SUPPRESSED)
+    wait_until(lambda: message_state(app, informational) == PartState.DELIVERED)
+    (sent,) = simulator.submitted()
+    assert sent.short_message.decode("utf-16-be") == "Rezervasyonunuz onaylandı."
+
+
+def test_throttled_parts_are_sent_later_never_failed(
+    app: Flask, run_gateway: Callable[..., SmscSimulator]
+) -> None:
+    persona = Persona(Fault.THROTTLE, count=3)
+    run_gateway(profiles={SYSTEM_ID: ConnectionProfile(personas=(persona,))})
+    ids = [queue(app, f"90532123450{n}", f"Mesaj {n}") for n in range(3)]
+    wait_until(lambda: all(message_state(app, m) == PartState.DELIVERED for m in ids))
+
+
+def _inbound(app: Flask) -> list[InboundMessage]:
+    with app.app_context():
+        rows = list(db.session().scalars(sa.select(InboundMessage).order_by(InboundMessage.id)))
+        db.session.remove()
+        return rows
+
+
+def test_mo_is_stored_before_it_is_acknowledged_and_handed_to_the_router(
+    app: Flask, run_gateway: Callable[..., SmscSimulator]
+) -> None:
+    simulator = run_gateway()
+    handle = simulator.inject_mo("905321234567", "4664", "REZ yarın 20:00 4 kişi")
+    assert handle.wait(15)
+    rows = _inbound(app)
+    assert [r.text for r in rows] == ["REZ yarın 20:00 4 kişi"]
+    assert rows[0].source == "905321234567"
+    client = app.extensions["interactive.redis"]
+    entries = client.xrange(inbound_stream(app.config["REDIS_PREFIX"]))
+    assert [int(fields[b"id"]) for _id, fields in entries] == [rows[0].id]
+
+
+@pytest.mark.parametrize("split", ["udh8", "udh16", "sar"])
+def test_concatenated_mo_out_of_order_becomes_one_message(
+    app: Flask, run_gateway: Callable[..., SmscSimulator], split: Split
+) -> None:
+    simulator = run_gateway()
+    text = "Merhaba! " * 30  # 270 characters: three parts of 120 octets
+    handle = simulator.inject_mo(
+        "905321234567",
+        "4664",
+        text,
+        split=split,
+        part_size=120,
+        order=[3, 1, 2],
+    )
+    assert handle.wait(15)
+    rows = _inbound(app)
+    assert len(rows) == 1
+    assert rows[0].text == text
+    assert rows[0].parts_count == 3
+    assert rows[0].partial is False
+
+
+def test_a_retransmitted_mo_is_stored_once(
+    app: Flask, run_gateway: Callable[..., SmscSimulator]
+) -> None:
+    simulator = run_gateway()
+    handle = simulator.inject_mo("905321234567", "4664", "EVET", duplicate=True)
+    assert handle.wait(15)
+    assert [r.text for r in _inbound(app)] == ["EVET"]
