@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Page
 
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
-from tests.test_browser import browser  # noqa: F401 (fixture)
+from tests.test_browser import _shot, browser  # noqa: F401 (fixture)
 from tests.test_migrations import scratch_url  # noqa: F401 (fixture)
 
 ADMIN_PASSWORD = "first admin password"
@@ -77,6 +77,7 @@ def start_up(tmp_path: Path, scratch_url: str) -> Iterator[Callable[[], Started]
     env.update(
         INTERACTIVE_INSTANCE_PATH=str(tmp_path / "instance"),
         INTERACTIVE_WEB_BIND=f"127.0.0.1:{port}",
+        INTERACTIVE_SIMULATOR_BIND=f"127.0.0.1:{_free_port()}",
         INTERACTIVE_BOOTSTRAP_ADMIN_PASSWORD=ADMIN_PASSWORD,
         INTERACTIVE_DEFAULT_LOCALE="en",
         PYTHONUNBUFFERED="1",
@@ -143,6 +144,7 @@ def test_up_runs_everything_and_ctrl_c_stops_it(
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("heading", name="Dashboard").wait_for()
         assert page.get_by_text("Needs attention").count() == 0
+        _round_trip_on_the_handset(page, base)
     finally:
         page.close()
 
@@ -150,6 +152,34 @@ def test_up_runs_everything_and_ctrl_c_stops_it(
     # Every child is gone: nothing is left listening.
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", int(base.rsplit(":", 1)[1]))) != 0
+
+
+def _round_trip_on_the_handset(page: Page, base: str) -> None:
+    """Send a phone a message through the gateway and the simulator, see it delivered,
+    reply from the phone and see the reply stored: every process of the product at work."""
+    page.goto(f"{base}/handset?number=905321234567")
+    page.locator("#send-body").fill("Merhaba! Siparişiniz yolda.")
+    page.get_by_role("button", name="Send", exact=True).click()
+    _refresh_until(page, lambda: page.get_by_test_id("state").first.inner_text() == "delivered")
+    page.locator("#reply-text").fill("RET")
+    page.get_by_role("button", name="Send reply").click()
+    conversation = page.get_by_test_id("conversation")
+    _refresh_until(page, lambda: "RET" in conversation.inner_text())
+    _shot(page, "handset")
+    page.goto(f"{base}/gateway")
+    page.get_by_text("bound").first.wait_for()
+    _shot(page, "gateway")
+
+
+def _refresh_until(page: Page, condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        page.goto(page.url)
+        if page.get_by_test_id("state").count() and condition():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not seen in time:\n{page.content()}")
+        page.wait_for_timeout(250)
 
 
 def test_a_second_start_keeps_the_data(start_up: Callable[[], Started]) -> None:

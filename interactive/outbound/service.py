@@ -96,8 +96,8 @@ class Claimed:
 def claim(
     session: Session, message_ids: Iterable[int], suppressed_numbers: set[str]
 ) -> list[Claimed]:
-    """Mark QUEUED messages of these ids SUBMITTING (or SUPPRESSED when a commercial
-    message's number opted out since it was queued); flushes. Messages in any other state
+    """Mark the QUEUED parts of these messages SUBMITTING (or SUPPRESSED when a commercial
+    message's number opted out since it was queued); flushes. Messages in no part QUEUED
     were claimed before (a re-delivered stream entry) and are skipped: idempotent."""
     query = (
         sa.select(Message)
@@ -112,13 +112,17 @@ def claim(
             message.traffic == Traffic.COMMERCIAL and message.destination in suppressed_numbers
         )
         state = PartState.SUPPRESSED if suppressed else PartState.SUBMITTING
-        for part in message.parts:
+        queued = [p for p in message.parts if p.state == PartState.QUEUED]
+        for part in queued:
             part.state = state
+            part.final_at = now if suppressed else None
             part.submitted_at = None if suppressed else now
-        message.state = state
-        message.submitted_at = None if suppressed else now
-        if suppressed:
+        message.state = message_state([p.state for p in message.parts])
+        if not suppressed:
+            message.submitted_at = message.submitted_at or now
+        if message.state in FINAL:
             message.final_at = now
+        if suppressed:
             log.info("message suppressed at submit message_id=%s", message.id)
         claimed.append(Claimed(message, suppressed))
     session.flush()
@@ -146,7 +150,7 @@ def match_parts(session: Session, message: Message, count: int) -> None:
     message was queued); flushes."""
     if len(message.parts) == count:
         return
-    state = message.state
+    state = PartState.SUBMITTING
     while len(message.parts) > count:
         session.delete(message.parts.pop())
     for seq in range(len(message.parts) + 1, count + 1):
@@ -214,19 +218,47 @@ def record_results(
 
 
 def requeue(session: Session, message_ids: Iterable[int]) -> list[int]:
-    """Put messages whose parts all went back to QUEUED into QUEUED again (flushes);
-    returns their ids, to be published again after the commit."""
-    ids = list(message_ids)
-    messages = session.scalars(
-        sa.select(Message).where(Message.id.in_(ids)).options(selectinload(Message.parts))
+    """Which of these messages have a part back in QUEUED (the SMSC did not take it: a
+    temporary error, or never sent); their ids are published again after the commit and
+    only those parts are submitted again. Reads only."""
+    query = (
+        sa.select(MessagePart.message_id)
+        .where(
+            MessagePart.message_id.in_(list(message_ids)),
+            MessagePart.state == PartState.QUEUED,
+        )
+        .distinct()
     )
-    again = []
-    for message in messages:
-        if message.parts and all(p.state == PartState.QUEUED for p in message.parts):
-            message.state = PartState.QUEUED
-            again.append(message.id)
+    return sorted(session.scalars(query))
+
+
+def mark_interrupted(session: Session, connection: str) -> int:
+    """At gateway start: parts left SUBMITTING by a gateway that died may or may not have
+    reached the SMSC. They become UNKNOWN (never blindly resent: a receipt or a late answer
+    may still tell); flushes, returns how many. One gateway process owns a connection."""
+    parts = session.scalars(
+        sa.select(MessagePart)
+        .join(Message)
+        .where(Message.connection == connection, MessagePart.state == PartState.SUBMITTING)
+    ).all()
+    for part in parts:
+        part.state = PartState.UNKNOWN
     session.flush()
-    return again
+    _roll_up(session, {p.message_id for p in parts})
+    return len(parts)
+
+
+def fail(session: Session, message: Message, reason: str) -> None:
+    """A message that cannot be sent at all (e.g. more than 255 parts): FAILED; flushes."""
+    now = utcnow()
+    for part in message.parts:
+        if part.state not in FINAL:
+            part.state = PartState.FAILED
+            part.final_at = now
+    message.state = PartState.FAILED
+    message.final_at = now
+    session.flush()
+    log.warning("message failed message_id=%s reason=%s", message.id, reason)
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,11 @@ from dataclasses import dataclass, field
 
 import redis
 from flask import Flask
+from sqlalchemy.orm import Session
 
 from interactive.db import db
 from interactive.outbound import service as outbound
+from interactive.outbound.models import PartState
 from interactive.smpp.client import SmppClient
 from interactive.smpp.config import SmppConnection
 from interactive.smpp.gateway_store import Batch, GatewayStore, Stored
@@ -93,6 +95,14 @@ class Gateway:
 
     def run(self, stop: threading.Event) -> None:
         self.consumer.ensure_group()
+        with self.app.app_context(), db.transaction() as session:
+            interrupted = outbound.mark_interrupted(session, self.connection.name)
+        if interrupted:
+            log.warning(
+                "smpp %s: %d part(s) left SUBMITTING by an earlier run are now UNKNOWN",
+                self.connection.name,
+                interrupted,
+            )
         recovered = self.store.recover()
         if recovered:
             log.info(
@@ -110,8 +120,8 @@ class Gateway:
         log.info("smpp %s: gateway started stream=%s", self.connection.name, self.stream)
         try:
             while not stop.wait(STATUS_EVERY_S):
-                self._publish_status()
                 self._trim()
+                self._publish_status()
         finally:
             feeder_stop.set()
             with self._lock:
@@ -193,19 +203,8 @@ class Gateway:
             claimed = outbound.claim(session, list(entry_of), suppressed)
             to_send: list[SubmitPart] = []
             for item in claimed:
-                if item.suppressed:
-                    continue
-                message = item.message
-                parts = build_submit_parts(
-                    message.body,
-                    self.connection,
-                    key=message.id,
-                    source=message.source,
-                    destination=message.destination,
-                    concat_ref=message.id & 0xFFFF,
-                )
-                outbound.match_parts(session, message, len(parts))
-                to_send += parts
+                if not item.suppressed:
+                    to_send += self._parts(session, item)
         sending = {p.key for p in to_send}
         done = [entry_of[m] for m in entry_of if m not in sending]
         with self._lock:
@@ -218,6 +217,26 @@ class Gateway:
             self.consumer.ack(done)
         if to_send:
             self.session.submit(to_send)
+
+    def _parts(self, session: Session, item: outbound.Claimed) -> list[SubmitPart]:
+        message = item.message
+        try:
+            parts = build_submit_parts(
+                message.body,
+                self.connection,
+                key=message.id,
+                source=message.source,
+                destination=message.destination,
+                # The same reference on a retry: the handset joins resent parts with the rest.
+                concat_ref=message.id & 0xFFFF,
+            )
+        except ValueError as exc:
+            outbound.fail(session, message, str(exc))
+            return []
+        outbound.match_parts(session, message, len(parts))
+        # Only the parts claimed now (a retry resends just the parts the SMSC did not take).
+        claimed = {p.seq for p in message.parts if p.state == PartState.SUBMITTING}
+        return [p for p in parts if p.part_number in claimed]
 
     def _suppressed(self, session: object, message_ids: list[int]) -> set[str]:
         numbers = outbound.destinations(session, message_ids)  # type: ignore[arg-type]

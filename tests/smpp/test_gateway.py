@@ -197,3 +197,65 @@ def test_a_retransmitted_mo_is_stored_once(
     handle = simulator.inject_mo("905321234567", "4664", "EVET", duplicate=True)
     assert handle.wait(15)
     assert [r.text for r in _inbound(app)] == ["EVET"]
+
+
+def test_kill_9_during_a_send_leaves_every_part_final_or_unknown(
+    app: Flask, live_db: None, tmp_path: Any
+) -> None:
+    """A gateway killed with parts in flight: after a restart nothing is left QUEUED or
+    SUBMITTING, and nothing was sent twice (unknown outcomes are not blindly resent)."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    persona = Persona(Fault.LATE_RESPONSE, delay=0.3)
+    simulator = SmscSimulator(
+        SimulatorConfig(
+            credentials={SYSTEM_ID: PASSWORD},
+            profiles={SYSTEM_ID: ConnectionProfile(personas=(persona,))},
+        )
+    ).start()
+    connection = {
+        "name": "sim",
+        "host": "127.0.0.1",
+        "port": simulator.port,
+        "system_id": SYSTEM_ID,
+        "password": PASSWORD,
+        "window": 2,
+        "response_timeout": 5,
+        "reconnect_initial": 0.05,
+        "reconnect_max": 0.2,
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERACTIVE_")}
+    env.update(
+        INTERACTIVE_DATABASE_URL=app.config["DATABASE_URL"],
+        INTERACTIVE_REDIS_URL=app.config["REDIS_URL_EFFECTIVE"],
+        INTERACTIVE_REDIS_PREFIX=app.config["REDIS_PREFIX"],
+        INTERACTIVE_SECRET_KEY=app.config["SECRET_KEY"],
+        INTERACTIVE_INSTANCE_PATH=str(tmp_path),
+        INTERACTIVE_SMPP_CONNECTIONS=json.dumps([connection]),
+    )
+    command = [sys.executable, "-m", "interactive", "gateway", "run", "sim"]
+    ids = [queue(app, f"9053200000{n:02d}", f"Kampanya {n}") for n in range(20)]
+    first = subprocess.Popen(command, env=env)
+    try:
+        simulator.wait_for_submits(3, timeout=30)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        second = subprocess.Popen(command, env=env)
+        try:
+            open_states = {PartState.QUEUED, PartState.SUBMITTING}
+            wait_until(lambda: all(message_state(app, m) not in open_states for m in ids), 30)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        simulator.stop()
+    states = {message_state(app, m) for m in ids}
+    assert states <= {PartState.DELIVERED, PartState.ACCEPTED, PartState.UNKNOWN}
+    destinations = [s.destination_addr for s in simulator.submitted()]
+    assert len(destinations) == len(set(destinations)), "a message was sent twice"
