@@ -259,3 +259,29 @@ def test_kill_9_during_a_send_leaves_every_part_final_or_unknown(
     assert states <= {PartState.DELIVERED, PartState.ACCEPTED, PartState.UNKNOWN}
     destinations = [s.destination_addr for s in simulator.submitted()]
     assert len(destinations) == len(set(destinations)), "a message was sent twice"
+
+
+def test_a_failed_store_makes_the_smsc_retry_and_loses_nothing(
+    app: Flask, run_gateway: Callable[..., SmscSimulator]
+) -> None:
+    simulator = run_gateway(deliver_retry_delay=0.3)
+    engine = app.extensions["interactive.engine"]
+
+    def rename(old: str, new: str) -> None:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"ALTER TABLE {old} RENAME TO {new}")
+
+    rename("inbound_messages", "inbound_messages_away")  # storing MOs now fails
+    try:
+        handle = simulator.inject_mo("905321234567", "4664", "İPTAL")
+        refused = 0x64  # the connection's store_failure_status (ESME_RX_T_APPN)
+        assert simulator.wait_for(
+            lambda: any(
+                a.status == refused for d in simulator.deliveries("mo") for a in d.attempts
+            ),
+            timeout=15,
+        )
+    finally:
+        rename("inbound_messages_away", "inbound_messages")
+    assert handle.wait(15)  # retried by the SMSC, then stored and acknowledged
+    assert [r.text for r in _inbound(app)] == ["İPTAL"]
