@@ -12,7 +12,10 @@ Without --database/--redis it runs on a temporary SQLite file and an embedded Re
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -30,7 +33,6 @@ from interactive.outbound.models import Message, MessagePart, PartState, Traffic
 from interactive.outbound.service import outbound_stream
 from interactive.smpp.config import SmppConnection
 from interactive.smpp.gateway import Gateway
-from interactive.smpp.simulator import SimulatorConfig, SmscSimulator
 from interactive.streams import publish
 
 
@@ -104,6 +106,35 @@ def _queue(app: Flask, count: int) -> list[int]:
     return ids
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_simulator(port: int, folder: Path) -> subprocess.Popen[bytes]:
+    """The built-in simulator in its own process (as in production, the SMSC does not
+    share the gateway's interpreter), ready when it accepts connections."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERACTIVE_")}
+    env.update(
+        INTERACTIVE_INSTANCE_PATH=str(folder / "simulator"),
+        INTERACTIVE_SIMULATOR_BIND=f"127.0.0.1:{port}",
+        INTERACTIVE_SIMULATOR_SYSTEM_ID="bench",
+        INTERACTIVE_SIMULATOR_PASSWORD="bench",
+        INTERACTIVE_SIMULATOR_RECEIPT_DELAY="0",
+        INTERACTIVE_LOG_LEVEL="warning",
+    )
+    process = subprocess.Popen([sys.executable, "-m", "interactive", "simulator"], env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        threading.Event().wait(0.1)
+    process.kill()
+    raise SystemExit("the simulator did not start")
+
+
 def _count(app: Flask, state: PartState) -> int:
     with app.app_context():
         query = (
@@ -116,13 +147,12 @@ def _count(app: Flask, state: PartState) -> int:
 
 def _run(app: Flask, args: argparse.Namespace) -> None:
     ids = _queue(app, args.messages)
-    simulator = SmscSimulator(
-        SimulatorConfig(credentials={"bench": "bench"}, receipt_delay=0.0)
-    ).start()
+    port = _free_port()
+    simulator = _start_simulator(port, folder=Path(app.instance_path))
     connection = SmppConnection(
         name="bench",
         host="127.0.0.1",
-        port=simulator.port,
+        port=port,
         system_id="bench",
         password="bench",
         window=args.window,
@@ -152,7 +182,8 @@ def _run(app: Flask, args: argparse.Namespace) -> None:
     elapsed = time.monotonic() - started
     stop.set()
     thread.join()
-    simulator.stop()
+    simulator.terminate()
+    simulator.wait()
     backend = app.extensions["interactive.engine"].dialect.name
     print(
         f"backend={backend} window={args.window} receipts={args.receipts} "

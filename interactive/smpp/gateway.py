@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session
 
 from interactive.db import db
 from interactive.outbound import service as outbound
-from interactive.outbound.models import PartState
 from interactive.smpp.client import SmppClient
 from interactive.smpp.config import SmppConnection
 from interactive.smpp.gateway_store import Batch, GatewayStore, Stored
@@ -219,23 +218,24 @@ class Gateway:
             self.session.submit(to_send)
 
     def _parts(self, session: Session, item: outbound.Claimed) -> list[SubmitPart]:
-        message = item.message
         try:
             parts = build_submit_parts(
-                message.body,
+                item.body,
                 self.connection,
-                key=message.id,
-                source=message.source,
-                destination=message.destination,
+                key=item.id,
+                source=item.source,
+                destination=item.destination,
                 # The same reference on a retry: the handset joins resent parts with the rest.
-                concat_ref=message.id & 0xFFFF,
+                concat_ref=item.id & 0xFFFF,
             )
         except ValueError as exc:
-            outbound.fail(session, message, str(exc))
+            outbound.fail(session, item.id, str(exc))
             return []
-        outbound.match_parts(session, message, len(parts))
+        outbound.match_parts(session, item, len(parts))
+        if len(parts) == 1 and item.parts_count == 1:
+            return parts  # the common case: nothing more to ask
         # Only the parts claimed now (a retry resends just the parts the SMSC did not take).
-        claimed = {p.seq for p in message.parts if p.state == PartState.SUBMITTING}
+        claimed = outbound.submitting_seqs(session, item.id)
         return [p for p in parts if p.part_number in claimed]
 
     def _suppressed(self, session: object, message_ids: list[int]) -> set[str]:

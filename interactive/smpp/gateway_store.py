@@ -20,6 +20,7 @@ from smpplib import consts
 from interactive.db import db
 from interactive.keywords import service as inbound_service
 from interactive.keywords.models import InboundMessage, InboundPart
+from interactive.outbound import delivery
 from interactive.outbound import service as outbound
 from interactive.outbound.decoding import parse_udh
 from interactive.outbound.models import PartState
@@ -98,7 +99,7 @@ class GatewayStore:
             receipts, mos = self._split_delivers(batch.delivers)
             stored.receipts = len(receipts)
             if receipts:
-                outbound.record_receipts(session, self.connection.name, receipts)
+                delivery.record_receipts(session, self.connection.name, receipts)
             for pdu in mos:
                 self._store_mo(session, pdu, stored)
             self._store_assembled(session, self.reassembler.expire(time.monotonic()), stored)
@@ -114,14 +115,14 @@ class GatewayStore:
         if not results:
             return
         parts = [self._part_result(r) for r in results]
-        outbound.record_results(session, self.connection.name, parts, self.normalise)
+        delivery.record_results(session, self.connection.name, parts, self.normalise)
         stored.message_ids = {p.message_id for p in parts}
         back = {p.message_id for p in parts if p.state == PartState.QUEUED}
         stored.requeued = outbound.requeue(session, back) if back else []
 
-    def _part_result(self, result: SubmitResult) -> outbound.PartResult:
+    def _part_result(self, result: SubmitResult) -> delivery.PartResult:
         smsc_id = result.message_id if result.status == SubmitStatus.ACCEPTED else None
-        return outbound.PartResult(
+        return delivery.PartResult(
             message_id=int(result.key),  # type: ignore[call-overload]
             seq=result.part.part_number,
             state=RESULT_STATES[result.status],
@@ -135,7 +136,7 @@ class GatewayStore:
 
     def _split_delivers(
         self, delivers: list[tuple[Pdu, Responder]]
-    ) -> tuple[list[outbound.ReceiptIn], list[Pdu]]:
+    ) -> tuple[list[delivery.ReceiptIn], list[Pdu]]:
         receipts, mos = [], []
         for pdu, _responder in delivers:
             if is_receipt(pdu.esm_class):
@@ -144,14 +145,14 @@ class GatewayStore:
                 mos.append(pdu)
         return receipts, mos
 
-    def _receipt(self, pdu: Pdu) -> outbound.ReceiptIn:
+    def _receipt(self, pdu: Pdu) -> delivery.ReceiptIn:
         body = pdu.message_payload or pdu.short_message
         receipt = parse_receipt(body, pdu.tlvs, id_hint=self.hint)
         if receipt.problem:
             log.warning(
                 "smpp %s: receipt read with problems: %s", self.connection.name, receipt.problem
             )
-        return outbound.ReceiptIn(
+        return delivery.ReceiptIn(
             smsc_id=receipt.message_id or "",
             id_forms=receipt.id_forms,
             state=receipt.state.value,
