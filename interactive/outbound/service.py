@@ -87,6 +87,9 @@ class Claimed:
     body: str
     parts_count: int
     suppressed: bool
+    traffic: Traffic = Traffic.COMMERCIAL
+    flash: bool = False
+    validity_minutes: int | None = None
 
 
 def claim(
@@ -103,6 +106,8 @@ def claim(
             Message.body,
             Message.parts_count,
             Message.traffic,
+            Message.flash,
+            Message.validity_minutes,
         )
         .where(Message.id.in_(list(message_ids)), Message.state == PartState.QUEUED)
         .order_by(Message.id)
@@ -115,6 +120,9 @@ def claim(
             body=row.body,
             parts_count=row.parts_count,
             suppressed=row.traffic == Traffic.COMMERCIAL and row.destination in suppressed_numbers,
+            traffic=row.traffic,
+            flash=row.flash,
+            validity_minutes=row.validity_minutes,
         )
         for row in rows
     ]

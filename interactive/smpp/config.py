@@ -116,6 +116,10 @@ class SmppConnection:
     #: Relative validity period in seconds (up to 99 days) for built submits; None = the
     #: SMSC's default.
     validity_period: int | None = None
+    #: Resend an informational part whose outcome is unknown (connection lost before the
+    #: submit_sm_resp): an OTP or booking confirmation twice beats never. Commercial parts
+    #: are never resent blindly.
+    resend_unknown_informational: bool = False
 
     def __post_init__(self) -> None:
         for key, rule in _RULES.items():
@@ -297,6 +301,7 @@ _RULES: Mapping[str, Rule] = {
     "store_failure_status": _integer(1, 0xFFFFFFFF),
     "dlr_id_format": _choice("auto", "hex", "decimal"),
     "validity_period": _optional(_integer(1, MAX_VALIDITY)),
+    "resend_unknown_informational": _boolean,
 }
 _FIELD_NAMES = frozenset(f.name for f in fields(SmppConnection))
 assert set(_RULES) == _FIELD_NAMES, "every SmppConnection field needs a validation rule"

@@ -29,12 +29,13 @@ from sqlalchemy.orm import Session
 
 from interactive.db import db
 from interactive.outbound import service as outbound
+from interactive.outbound.models import Traffic
 from interactive.smpp.client import SmppClient
 from interactive.smpp.config import SmppConnection
 from interactive.smpp.gateway_store import Batch, GatewayStore, Stored
 from interactive.smpp.messages import InboundMessage as Pdu
 from interactive.smpp.messages import Responder, SubmitPart, SubmitResult
-from interactive.smpp.parts import build_submit_parts
+from interactive.smpp.parts import build_submit_parts, relative_validity
 from interactive.streams import Entry, StreamConsumer, default_consumer_name, publish
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,8 @@ class Gateway:
         self.max_in_flight = max_in_flight
         self._pending: dict[int, _Pending] = {}
         self._delayed: list[tuple[float, str, int]] = []  # (due, entry id, message id)
+        # Informational messages in flight (their unknown outcomes may be resent).
+        self._informational: set[int] = set()
         self._lock = threading.Condition()
         self._retry: Batch = Batch()
 
@@ -232,6 +235,11 @@ class Gateway:
             outbound.fail(session, item.id, str(exc))
             return []
         outbound.match_parts(session, item, len(parts))
+        if item.flash or item.validity_minutes:
+            parts = [_per_message_options(p, item) for p in parts]
+        if item.traffic == Traffic.INFORMATIONAL:
+            with self._lock:
+                self._informational.add(item.id)
         if len(parts) == 1 and item.parts_count == 1:
             return parts  # the common case: nothing more to ask
         # Only the parts claimed now (a retry resends just the parts the SMSC did not take).
@@ -268,6 +276,9 @@ class Gateway:
 
     def _collect(self, stop: threading.Event) -> Batch:
         batch, self._retry = self._retry, Batch()
+        if self.connection.resend_unknown_informational:
+            with self._lock:
+                batch.resend_unknown = frozenset(self._informational)
         try:
             first = self.events.get(timeout=0.2)
         except queue.Empty:
@@ -317,6 +328,7 @@ class Gateway:
                 if not pending.seqs:
                     finished[message_id] = pending.entry_id
                     del self._pending[message_id]
+                    self._informational.discard(message_id)
             self._lock.notify_all()
         return finished
 
@@ -348,6 +360,26 @@ class Gateway:
             return int(self.redis.xlen(self.stream))
         except redis.RedisError:
             return -1
+
+
+MAX_VALIDITY_S = 99 * 86400 - 1  # SMPP relative time holds at most 99 days
+
+
+def flash_data_coding(data_coding: int) -> int:
+    """The same alphabet with message class 0 (shown at once, not stored by the handset):
+    3GPP TS 23.038 general data coding, bit 4 = class present, bits 1..0 = class 0."""
+    alphabet = 0x08 if data_coding == 0x08 else 0x00
+    return 0x10 | alphabet
+
+
+def _per_message_options(part: SubmitPart, item: outbound.Claimed) -> SubmitPart:
+    changes: dict[str, object] = {}
+    if item.flash:
+        changes["data_coding"] = flash_data_coding(part.data_coding)
+    if item.validity_minutes:
+        seconds = min(item.validity_minutes * 60, MAX_VALIDITY_S)
+        changes["validity_period"] = relative_validity(seconds)
+    return dataclasses.replace(part, **changes)  # type: ignore[arg-type]
 
 
 def _combine(binds: list[dict[str, object]]) -> dict[str, object]:

@@ -53,6 +53,9 @@ class Batch:
 
     results: list[SubmitResult] = field(default_factory=list)
     delivers: list[tuple[Pdu, Responder]] = field(default_factory=list)
+    # Messages whose parts go back to the queue when their outcome is unknown
+    # (informational traffic on a connection with ``resend_unknown_informational``).
+    resend_unknown: frozenset[int] = frozenset()
 
     def __bool__(self) -> bool:
         return bool(self.results or self.delivers)
@@ -95,7 +98,7 @@ class GatewayStore:
         """One transaction for the batch; raises if it could not be committed."""
         stored = Stored()
         with self.app.app_context(), db.transaction() as session:
-            self._store_results(session, batch.results, stored)
+            self._store_results(session, batch.results, stored, batch.resend_unknown)
             receipts, mos = self._split_delivers(batch.delivers)
             stored.receipts = len(receipts)
             if receipts:
@@ -111,21 +114,31 @@ class GatewayStore:
 
     # --- submit results ---------------------------------------------------------------
 
-    def _store_results(self, session: Any, results: list[SubmitResult], stored: Stored) -> None:
+    def _store_results(
+        self,
+        session: Any,
+        results: list[SubmitResult],
+        stored: Stored,
+        resend: frozenset[int] = frozenset(),
+    ) -> None:
         if not results:
             return
-        parts = [self._part_result(r) for r in results]
+        parts = [self._part_result(r, resend) for r in results]
         delivery.record_results(session, self.connection.name, parts, self.normalise)
         stored.message_ids = {p.message_id for p in parts}
         back = {p.message_id for p in parts if p.state == PartState.QUEUED}
         stored.requeued = outbound.requeue(session, back) if back else []
 
-    def _part_result(self, result: SubmitResult) -> delivery.PartResult:
+    def _part_result(self, result: SubmitResult, resend: frozenset[int]) -> delivery.PartResult:
         smsc_id = result.message_id if result.status == SubmitStatus.ACCEPTED else None
+        message_id = int(result.key)  # type: ignore[call-overload]
+        state = RESULT_STATES[result.status]
+        if state == PartState.UNKNOWN and not result.late and message_id in resend:
+            state = PartState.QUEUED
         return delivery.PartResult(
-            message_id=int(result.key),  # type: ignore[call-overload]
+            message_id=message_id,
             seq=result.part.part_number,
-            state=RESULT_STATES[result.status],
+            state=state,
             smsc_id=smsc_id,
             id_forms=self.normalise(smsc_id) if smsc_id else frozenset(),
             command_status=result.command_status,

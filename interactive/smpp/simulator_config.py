@@ -149,6 +149,7 @@ class SubmittedMessage:
     message_id: str | None
     fault: Fault | None
     received_at: datetime
+    validity_period: str = ""  # as sent: "" (SMSC default), absolute or relative time
 
     @classmethod
     def from_pdu(
@@ -190,6 +191,7 @@ class SubmittedMessage:
             message_id=message_id,
             fault=fault,
             received_at=datetime.now(UTC),
+            validity_period=p.text("validity_period"),
         )
 
 

@@ -44,20 +44,24 @@ def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
 def run_gateway(app: Flask, live_db: None) -> Iterator[Callable[..., SmscSimulator]]:
     started: list[tuple[SmscSimulator, threading.Event, threading.Thread]] = []
 
-    def start(**simulator_options: Any) -> SmscSimulator:
+    def start(
+        connection_options: dict[str, Any] | None = None, **simulator_options: Any
+    ) -> SmscSimulator:
         config = SimulatorConfig(credentials={SYSTEM_ID: PASSWORD}, **simulator_options)
         simulator = SmscSimulator(config).start()
-        connection = SmppConnection(
-            name="sim",
-            host="127.0.0.1",
-            port=simulator.port,
-            system_id=SYSTEM_ID,
-            password=PASSWORD,
-            short_codes=("4664",),
-            reconnect_initial=0.05,
-            reconnect_max=0.2,
-            response_timeout=2.0,
-        )
+        settings: dict[str, Any] = {
+            "name": "sim",
+            "host": "127.0.0.1",
+            "port": simulator.port,
+            "system_id": SYSTEM_ID,
+            "password": PASSWORD,
+            "short_codes": ("4664",),
+            "reconnect_initial": 0.05,
+            "reconnect_max": 0.2,
+            "response_timeout": 2.0,
+            **(connection_options or {}),
+        }
+        connection = SmppConnection(**settings)
         stop = threading.Event()
         thread = threading.Thread(target=Gateway(app, connection).run, args=(stop,))
         thread.start()
@@ -71,7 +75,13 @@ def run_gateway(app: Flask, live_db: None) -> Iterator[Callable[..., SmscSimulat
         simulator.stop()
 
 
-def queue(app: Flask, destination: str, body: str, traffic: Traffic = Traffic.COMMERCIAL) -> int:
+def queue(
+    app: Flask,
+    destination: str,
+    body: str,
+    traffic: Traffic = Traffic.COMMERCIAL,
+    **options: Any,
+) -> int:
     with app.app_context(), db.transaction() as session:
         message = outbound.queue_message(
             session,
@@ -82,6 +92,7 @@ def queue(app: Flask, destination: str, body: str, traffic: Traffic = Traffic.CO
             destination=destination,
             body=body,
             traffic=traffic,
+            **options,
         )
         return message.id
 
@@ -285,3 +296,33 @@ def test_a_failed_store_makes_the_smsc_retry_and_loses_nothing(
         rename("inbound_messages_away", "inbound_messages")
     assert handle.wait(15)  # retried by the SMSC, then stored and acknowledged
     assert [r.text for r in _inbound(app)] == ["İPTAL"]
+
+
+def test_flash_and_validity_per_message(
+    app: Flask, run_gateway: Callable[..., SmscSimulator]
+) -> None:
+    simulator = run_gateway()
+    message_id = queue(
+        app, "905321234567", "Kod: 123456", Traffic.INFORMATIONAL, flash=True, validity_minutes=30
+    )
+    wait_until(lambda: message_state(app, message_id) == PartState.DELIVERED)
+    (sent,) = simulator.submitted()
+    assert sent.data_coding == 0x10  # GSM 7-bit, message class 0
+    assert sent.validity_period == "000000003000000R"
+
+
+def test_unknown_outcomes_resent_only_for_informational_traffic_when_configured(
+    app: Flask, run_gateway: Callable[..., SmscSimulator]
+) -> None:
+    persona = Persona(Fault.NO_SUBMIT_RESPONSE, count=2)
+    simulator = run_gateway(
+        {"resend_unknown_informational": True, "response_timeout": 0.5},
+        profiles={SYSTEM_ID: ConnectionProfile(personas=(persona,))},
+    )
+    commercial = queue(app, "905320000001", "Indirim")
+    wait_until(lambda: message_state(app, commercial) == PartState.UNKNOWN)
+    otp = queue(app, "905320000002", "Kod: 654321", Traffic.INFORMATIONAL)
+    wait_until(lambda: message_state(app, otp) == PartState.DELIVERED)
+    destinations = [s.destination_addr for s in simulator.submitted()]
+    assert destinations.count("905320000001") == 1  # commercial: never resent blindly
+    assert destinations.count("905320000002") == 2  # informational: resent once
