@@ -198,3 +198,20 @@ def make_user(app: Flask, db_session: Session) -> UserFactory:
 @pytest.fixture
 def live_user(app: Flask, live_db: None) -> UserFactory:
     return UserFactory(app)
+
+
+def make_api_key(name: str, role: Role = Role.ADMIN, owner_email: str = "owner@example.com") -> str:
+    """An API key of ``role`` (its owner, an admin, created on first use); call inside an
+    app context. Commits."""
+    session = db.session()
+    owner = service.get_user_by_email(session, owner_email) or service.create_user(
+        session,
+        email=owner_email,
+        password="owner password 1",
+        role=Role.ADMIN,
+        locale="en",
+        timezone="Europe/Istanbul",
+    )
+    token = service.create_api_key(session, name=name, role=role, created_by=owner)
+    session.commit()
+    return token

@@ -9,33 +9,18 @@ from flask import Flask
 from openapi_spec_validator import validate
 
 from interactive.db import db
-from interactive.web import service
-from interactive.web.models import Role, User
+from interactive.web.models import Role
+from tests.conftest import make_api_key
 
 
 @pytest.fixture
 def admin_key(app: Flask, ctx: Any) -> str:
-    session = db.session()
-    owner = service.create_user(
-        session,
-        email="owner@example.com",
-        password="owner password 1",
-        role=Role.ADMIN,
-        locale="en",
-        timezone="Europe/Istanbul",
-    )
-    token = service.create_api_key(session, name="automation", role=Role.ADMIN, created_by=owner)
-    session.commit()
-    return token
+    return make_api_key("automation")
 
 
 @pytest.fixture
 def viewer_key(app: Flask, ctx: Any, admin_key: str) -> str:
-    session = db.session()
-    owner = session.query(User).filter_by(email="owner@example.com").one()
-    token = service.create_api_key(session, name="board", role=Role.VIEWER, created_by=owner)
-    session.commit()
-    return token
+    return make_api_key("board", Role.VIEWER)
 
 
 def _auth(token: str) -> dict[str, str]:

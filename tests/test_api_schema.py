@@ -11,25 +11,12 @@ from flask import Flask
 from hypothesis import HealthCheck, settings
 
 from interactive.api.openapi import openapi_document
-from interactive.db import db
-from interactive.web import service
-from interactive.web.models import Role
+from tests.conftest import make_api_key
 
 
 @pytest.fixture
 def api_key(app: Flask, ctx: Any) -> str:
-    session = db.session()
-    owner = service.create_user(
-        session,
-        email="schema.owner@example.com",
-        password="owner password 1",
-        role=Role.ADMIN,
-        locale="en",
-        timezone="Europe/Istanbul",
-    )
-    token = service.create_api_key(session, name="schemathesis", role=Role.ADMIN, created_by=owner)
-    session.commit()
-    return token
+    return make_api_key("schemathesis")
 
 
 # The document is built without an app; requests go to the test app through WSGI.
