@@ -120,6 +120,9 @@ class SmppConnection:
     #: submit_sm_resp): an OTP or booking confirmation twice beats never. Commercial parts
     #: are never resent blindly.
     resend_unknown_informational: bool = False
+    #: Seconds to wait for the missing parts of a concatenated MO before storing what
+    #: arrived, flagged partial.
+    mo_reassembly_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         for key, rule in _RULES.items():
@@ -302,6 +305,7 @@ _RULES: Mapping[str, Rule] = {
     "dlr_id_format": _choice("auto", "hex", "decimal"),
     "validity_period": _optional(_integer(1, MAX_VALIDITY)),
     "resend_unknown_informational": _boolean,
+    "mo_reassembly_timeout": _seconds(),
 }
 _FIELD_NAMES = frozenset(f.name for f in fields(SmppConnection))
 assert set(_RULES) == _FIELD_NAMES, "every SmppConnection field needs a validation rule"

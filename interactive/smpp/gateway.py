@@ -261,7 +261,9 @@ class Gateway:
             if not batch:
                 if stop.is_set() and self.events.empty():
                     return
-                continue
+                if not len(self.store.reassembler):
+                    continue
+                # Quiet line, MO parts waiting: a commit delivers the timed-out ones.
             try:
                 stored = self.store.store(batch)
             except Exception:

@@ -78,7 +78,7 @@ class GatewayStore:
     def __init__(self, app: Flask, connection: SmppConnection) -> None:
         self.app = app
         self.connection = connection
-        self.reassembler = Reassembler()
+        self.reassembler = Reassembler(timeout=connection.mo_reassembly_timeout)
         self.hint = connection.dlr_id_format
 
     def normalise(self, smsc_id: str) -> frozenset[str]:

@@ -326,3 +326,19 @@ def test_unknown_outcomes_resent_only_for_informational_traffic_when_configured(
     destinations = [s.destination_addr for s in simulator.submitted()]
     assert destinations.count("905320000001") == 1  # commercial: never resent blindly
     assert destinations.count("905320000002") == 2  # informational: resent once
+
+
+def test_a_concatenated_mo_missing_a_part_is_delivered_partial_after_the_timeout(
+    app: Flask, run_gateway: Callable[..., SmscSimulator]
+) -> None:
+    simulator = run_gateway({"mo_reassembly_timeout": 0.5})
+    text = "Merhaba! " * 30  # three parts of 120 octets; the second never comes
+    handle = simulator.inject_mo(
+        "905321234567", "4664", text, split="udh8", part_size=120, order=[1, 3]
+    )
+    assert handle.wait(15)
+    wait_until(lambda: len(_inbound(app)) == 1)
+    (message,) = _inbound(app)
+    assert message.partial is True
+    assert message.text.startswith("Merhaba! ")
+    assert "[…]" in message.text
