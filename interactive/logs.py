@@ -15,9 +15,12 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-#: Set per web request (``interactive.app``); job ids come from ``interactive.queue``.
+#: Set per web request (``interactive.app``) and per RQ job (``interactive.queue``).
 current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "current_request_id", default=None
+)
+current_job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "current_job_id", default=None
 )
 
 # Anything that looks like a phone number: 10 to 15 digits (spaces allowed), optionally
@@ -55,8 +58,6 @@ class ContextFilter(logging.Filter):
     """Adds request_id / job_id and masks phone numbers that slipped into a message."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from interactive.queue import current_job_id
-
         record.request_id = current_request_id.get()
         record.job_id = current_job_id.get()
         message = record.getMessage()

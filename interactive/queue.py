@@ -6,7 +6,6 @@ per-item traffic goes through Redis streams (see ``interactive.streams``).
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -21,16 +20,13 @@ from rq.job import Job
 from sqlalchemy.orm import Session
 
 from interactive.db import after_commit, db
+from interactive.logs import current_job_id
 from interactive.redis_store import get_redis
 
 log = logging.getLogger(__name__)
 
 QUEUE_NAMES = ("urgent", "default", "reports")
 
-#: The id of the RQ job being run, for log lines (see ``interactive.logs``).
-current_job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "current_job_id", default=None
-)
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +57,22 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         migrate.upgrade(url)
         yield url
         return
+    with server_database("test") as url:
+        migrate.upgrade(url)
+        yield url
+
+
+@contextmanager
+def server_database(purpose: str) -> Iterator[str]:
+    """A new, empty database on the INTERACTIVE_TEST_DATABASE_URL server, dropped after."""
+    assert TEST_DATABASE_URL
     server = sa.engine.make_url(TEST_DATABASE_URL)
-    name = f"interactive_test_{secrets.token_hex(4)}"
+    name = f"interactive_{purpose}_{secrets.token_hex(4)}"
     admin = make_engine(server.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = server.set(database=name).render_as_string(hide_password=False)
     try:
-        migrate.upgrade(url)
-        yield url
+        yield server.set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -32,3 +33,11 @@ def post_form(client: Any, page_url: str, action: str | None = None, **data: Any
     assert page.status_code == 200, page.status_code
     payload = {"csrf_token": csrf_token(page.get_data(as_text=True)), **data}
     return client.post(action or page_url, data=payload)
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """This process's environment without any INTERACTIVE_* setting, plus ``settings``
+    (for starting ``interactive`` commands as a fresh machine would)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERACTIVE_")}
+    env.update(settings)
+    return env

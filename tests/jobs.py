@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from interactive.db import db
 from interactive.queue import job
 from interactive.redis_store import get_redis, key
@@ -32,3 +34,9 @@ def fail_after_change(user_id: int) -> None:
     assert user is not None
     user.name = "should not stick"
     raise RuntimeError("job failed on purpose")
+
+
+@job("default", timeout=30)
+def log_something(user_id: int) -> None:
+    """Writes one log line (to check that it carries the job id)."""
+    logging.getLogger(__name__).info("job ran for user_id=%s", user_id)

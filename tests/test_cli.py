@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from interactive import migrate
+from tests.helpers import clean_env
 from tests.test_migrations import scratch_url  # noqa: F401 (fixture)
 
 
@@ -24,7 +24,7 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_users_create_list_and_set_password(scratch_url: str, tmp_path: Path) -> None:  # noqa: F811
     migrate.upgrade(scratch_url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERACTIVE_")}
+    env = clean_env()
     env.update(
         INTERACTIVE_DATABASE_URL=scratch_url,
         INTERACTIVE_INSTANCE_PATH=str(tmp_path),

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from interactive.config import ConfigError, load_config
+from tests.helpers import clean_env
 
 
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,7 +90,7 @@ def test_production_cookies_are_secure(tmp_path: Path, monkeypatch: pytest.Monke
 
 @pytest.mark.parametrize("command", [["web"], ["worker"], ["scheduler"], ["up"], ["db", "check"]])
 def test_commands_print_one_line_for_a_bad_setting(tmp_path: Path, command: list[str]) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERACTIVE_")}
+    env = clean_env()
     env.update(INTERACTIVE_ENV="production", INTERACTIVE_INSTANCE_PATH=str(tmp_path))
     result = subprocess.run(
         [sys.executable, "-m", "interactive", *command],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -15,7 +14,8 @@ from alembic.script import ScriptDirectory
 
 from interactive import migrate
 from interactive.db import make_engine
-from tests.conftest import TEST_DATABASE_URL
+from tests.conftest import TEST_DATABASE_URL, server_database
+from tests.helpers import clean_env
 
 
 @pytest.fixture
@@ -24,18 +24,8 @@ def scratch_url(tmp_path: Path) -> Iterator[str]:
     if not TEST_DATABASE_URL:
         yield f"sqlite:///{tmp_path / 'scratch.db'}"
         return
-    server = sa.engine.make_url(TEST_DATABASE_URL)
-    name = f"interactive_scratch_{os.getpid()}"
-    admin = make_engine(server.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with server_database("scratch") as url:
+        yield url
 
 
 def _tables(url: str) -> set[str]:
@@ -71,7 +61,7 @@ def test_upgrade_downgrade_upgrade(scratch_url: str) -> None:
 
 
 def test_db_commands(scratch_url: str, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERACTIVE_")}
+    env = clean_env()
     env.update(INTERACTIVE_DATABASE_URL=scratch_url, INTERACTIVE_INSTANCE_PATH=str(tmp_path))
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:

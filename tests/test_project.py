@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tests.helpers import clean_env
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -36,11 +38,10 @@ def test_pages_reference_no_other_host(client: object) -> None:
 
 
 def test_wsgi_module_builds_the_app(tmp_path: Path) -> None:
-    import os
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERACTIVE_")}
+    env = clean_env()
     env["INTERACTIVE_INSTANCE_PATH"] = str(tmp_path)
     ok = subprocess.run(
         [sys.executable, "-c", "import wsgi; print(wsgi.app.name)"],

@@ -110,3 +110,31 @@ def test_jobs_declare_their_queue_and_limits() -> None:
     assert jobs.record_user_email.path == "tests.jobs.record_user_email"
     with pytest.raises(ValueError, match="unknown queue"):
         job("slow")
+
+
+def test_job_log_lines_carry_the_job_id(app: Flask, ctx: Any) -> None:
+    import logging
+
+    from interactive.logs import ContextFilter
+
+    seen: list[logging.LogRecord] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    handler = Capture()
+    handler.addFilter(ContextFilter())
+    logger = logging.getLogger("tests.jobs")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        queued = jobs.log_something.enqueue(7)
+        assert queued is not None
+        SimpleWorker([get_queue("default")], connection=app.extensions["interactive.redis"]).work(
+            burst=True
+        )
+    finally:
+        logger.removeHandler(handler)
+    (record,) = [r for r in seen if r.getMessage() == "job ran for user_id=7"]
+    assert record.job_id == queued.id  # type: ignore[attr-defined]

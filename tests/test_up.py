@@ -4,7 +4,6 @@ stops every process."""
 from __future__ import annotations
 
 import json
-import os
 import queue
 import re
 import signal
@@ -21,6 +20,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+from tests.helpers import clean_env
 from tests.test_browser import _shot, browser  # noqa: F401 (fixture)
 from tests.test_migrations import scratch_url  # noqa: F401 (fixture)
 
@@ -73,7 +73,7 @@ def start_up(tmp_path: Path, scratch_url: str) -> Iterator[Callable[[], Started]
     """Starts ``interactive up`` on this test's instance folder (and, in the PostgreSQL
     run, on a fresh database and the Redis server); every process is killed at the end."""
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERACTIVE_")}
+    env = clean_env()
     env.update(
         INTERACTIVE_INSTANCE_PATH=str(tmp_path / "instance"),
         INTERACTIVE_WEB_BIND=f"127.0.0.1:{port}",

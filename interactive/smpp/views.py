@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, Length, Regexp
 from interactive.db import db
 from interactive.keywords.models import InboundMessage
 from interactive.outbound import service as outbound
-from interactive.outbound.encoding import count_segments
+from interactive.outbound.decoding import DCS_UCS2
 from interactive.outbound.models import Message, Traffic
 from interactive.redis_store import get_redis
 from interactive.smpp.gateway import key_for_status
@@ -155,7 +155,7 @@ def _conversation(number: str, limit: int = 50) -> list[dict[str, Any]]:
             "text": m.text,
             "to": m.destination,
             "parts": m.parts_count,
-            "encoding": count_segments(m.text).encoding,
+            "encoding": "UCS2" if m.data_coding == DCS_UCS2 else "GSM7",
         }
         for m in received
     ]

@@ -25,6 +25,7 @@ from interactive.smpp.simulator import (
     SmscSimulator,
 )
 from interactive.smpp.simulator_personas import Split
+from tests.helpers import clean_env
 
 SYSTEM_ID = "gw"
 PASSWORD = "secret"
@@ -216,7 +217,6 @@ def test_kill_9_during_a_send_leaves_every_part_final_or_unknown(
     """A gateway killed with parts in flight: after a restart nothing is left QUEUED or
     SUBMITTING, and nothing was sent twice (unknown outcomes are not blindly resent)."""
     import json
-    import os
     import signal
     import subprocess
     import sys
@@ -239,7 +239,7 @@ def test_kill_9_during_a_send_leaves_every_part_final_or_unknown(
         "reconnect_initial": 0.05,
         "reconnect_max": 0.2,
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERACTIVE_")}
+    env = clean_env()
     env.update(
         INTERACTIVE_DATABASE_URL=app.config["DATABASE_URL"],
         INTERACTIVE_REDIS_URL=app.config["REDIS_URL_EFFECTIVE"],
