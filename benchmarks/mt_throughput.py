@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import secrets
 import socket
 import subprocess
@@ -20,15 +21,17 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from flask import Flask
 
+from benchmarks.scratch import scratch_database
 from interactive import migrate
 from interactive.app import create_app
-from interactive.db import db, make_engine
+from interactive.db import db
 from interactive.outbound.models import Message, MessagePart, PartState, Traffic
 from interactive.outbound.service import outbound_stream
 from interactive.smpp.config import SmppConnection
@@ -39,7 +42,7 @@ from interactive.streams import publish
 def main() -> None:
     args = _arguments()
     folder = Path(tempfile.mkdtemp(prefix="bench-"))
-    url, drop = _database(args.database, folder)
+    url, drop = scratch_database(args.database, folder)
     try:
         migrate.upgrade(url)
         config = {
@@ -63,23 +66,6 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--database", help="a PostgreSQL server URL (default: SQLite)")
     parser.add_argument("--redis", help="a Redis URL (default: embedded)")
     return parser.parse_args()
-
-
-def _database(server: str | None, folder: Path) -> tuple[str, Callable[[], None]]:
-    if not server:
-        return f"sqlite:///{folder / 'bench.db'}", lambda: None
-    base = sa.engine.make_url(server)
-    name = f"interactive_bench_{secrets.token_hex(3)}"
-    admin = make_engine(base.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-    return base.set(database=name).render_as_string(hide_password=False), drop
 
 
 def _queue(app: Flask, count: int) -> list[int]:
@@ -166,6 +152,7 @@ def _run(app: Flask, args: argparse.Namespace) -> None:
     redis_client = app.extensions["interactive.redis"]
     prefix = app.config["REDIS_PREFIX"]
     started = time.monotonic()
+    cpu_started = resource.getrusage(resource.RUSAGE_SELF)
     for chunk in range(0, len(ids), 1000):
         publish(
             redis_client,
@@ -180,15 +167,23 @@ def _run(app: Flask, args: argparse.Namespace) -> None:
             print(f"timeout: {done} of {len(ids)} {target.value}", file=sys.stderr)
             break
     elapsed = time.monotonic() - started
+    cpu = _cpu_seconds(cpu_started, resource.getrusage(resource.RUSAGE_SELF))
     stop.set()
     thread.join()
     simulator.terminate()
     simulator.wait()
+    simulator_cpu = _cpu_seconds(None, resource.getrusage(resource.RUSAGE_CHILDREN))
     backend = app.extensions["interactive.engine"].dialect.name
     print(
         f"backend={backend} window={args.window} receipts={args.receipts} "
-        f"parts={done} seconds={elapsed:.2f} parts_per_second={done / elapsed:.0f}"
+        f"parts={done} seconds={elapsed:.2f} parts_per_second={done / elapsed:.0f} "
+        f"gateway_cpu_s={cpu:.1f} simulator_cpu_s={simulator_cpu:.1f}"
     )
+
+
+def _cpu_seconds(before: resource.struct_rusage | None, after: resource.struct_rusage) -> float:
+    used = after.ru_utime + after.ru_stime
+    return used - (before.ru_utime + before.ru_stime) if before else used
 
 
 if __name__ == "__main__":

@@ -127,6 +127,9 @@ def _configure_requests(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from interactive.api.views import bp as api_bp
+    from interactive.contacts.consent_views import bp as consent_bp
+    from interactive.contacts.import_views import bp as imports_bp
+    from interactive.contacts.views import bp as contacts_bp
     from interactive.smpp.views import bp as gateway_bp
     from interactive.web.admin_views import bp as admin_bp
     from interactive.web.errors import register_error_handlers
@@ -136,5 +139,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(gateway_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
+    app.register_blueprint(contacts_bp, url_prefix="/contacts")
+    app.register_blueprint(imports_bp, url_prefix="/imports")
+    app.register_blueprint(consent_bp, url_prefix="/consent")
     csrf.exempt(api_bp)
     register_error_handlers(app)

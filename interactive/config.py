@@ -75,6 +75,22 @@ class Config:
     SIMULATOR_SYSTEM_ID = "interactive"
     SIMULATOR_PASSWORD = "simulat"  # noqa: S105 (the local simulator only)
     SIMULATOR_RECEIPT_DELAY = 1.0
+    #: Region for phone numbers written without a country code (ISO 3166 code).
+    DEFAULT_REGION = "TR"
+    #: When commercial messages may reach a recipient, in the recipient's own time zone
+    #: (``HH:MM-HH:MM``); a message due outside it waits for the next allowed moment.
+    QUIET_HOURS = "08:00-21:00"
+    #: Other windows per country, e.g. ``US=08:00-21:00,DE=09:00-20:00``.
+    QUIET_HOURS_BY_COUNTRY = ""
+    #: No commercial messages on Sundays (recipient's local date).
+    QUIET_HOURS_NO_SUNDAY = False
+    #: Largest contact import file accepted, in megabytes.
+    IMPORT_MAX_MB = 200
+    #: The consent registry (İYS) API. Empty: pending registrations are exported as files.
+    IYS_URL = ""
+    IYS_USERNAME = ""
+    IYS_PASSWORD = ""
+    IYS_CODE = ""
     #: Email and password of the admin created on first start of ``interactive up``
     #: (a random password is generated and printed when empty).
     BOOTSTRAP_ADMIN_EMAIL = "admin@example.com"
@@ -232,10 +248,51 @@ def validate(config: FlaskConfig | dict[str, Any], instance_path: Path) -> None:
     )
     config["SMPP_CONNECTION_LIST"] = _connections(config, production)
 
+    _audience_settings(config)
+
     secure = config.get("SESSION_COOKIE_SECURE")
     config["SESSION_COOKIE_SECURE"] = (
         production if secure is None else _coerce_bool("SESSION_COOKIE_SECURE", secure)
     )
+
+
+def _audience_settings(config: FlaskConfig | dict[str, Any]) -> None:
+    import phonenumbers
+
+    from interactive.contacts.quiet_hours import QuietHours, QuietPolicy
+
+    region = str(config.get("DEFAULT_REGION", "TR")).strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError(f"INTERACTIVE_DEFAULT_REGION is not a known region code: {region!r}")
+    config["DEFAULT_REGION"] = region
+    no_sunday = _coerce_bool("QUIET_HOURS_NO_SUNDAY", config.get("QUIET_HOURS_NO_SUNDAY", False))
+    config["QUIET_HOURS_NO_SUNDAY"] = no_sunday
+    default = _window("QUIET_HOURS", str(config.get("QUIET_HOURS", "")), no_sunday)
+    by_country: dict[str, QuietHours] = {}
+    for item in filter(
+        None, (p.strip() for p in str(config.get("QUIET_HOURS_BY_COUNTRY", "")).split(","))
+    ):
+        country, _, window = item.partition("=")
+        country = country.strip().upper()
+        if country not in phonenumbers.SUPPORTED_REGIONS:
+            raise ConfigError(f"INTERACTIVE_QUIET_HOURS_BY_COUNTRY: unknown region {country!r}")
+        by_country[country] = _window("QUIET_HOURS_BY_COUNTRY", window, no_sunday)
+    config["QUIET_POLICY"] = QuietPolicy(default=default, by_country=by_country)
+    config["IMPORT_MAX_MB"] = _coerce_int("IMPORT_MAX_MB", config.get("IMPORT_MAX_MB"), 1)
+    if config.get("IYS_URL"):
+        _validate_url("IYS_URL", str(config["IYS_URL"]), ("https", "http"))
+
+
+def _window(name: str, value: str, no_sunday: bool) -> Any:
+    from datetime import time
+
+    from interactive.contacts.quiet_hours import QuietHours
+
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in value.split("-"))
+        return QuietHours(start=start, end=end, no_sunday=no_sunday)
+    except ValueError:
+        raise ConfigError(f"INTERACTIVE_{name} must look like 08:00-21:00, got {value!r}") from None
 
 
 def default_instance_path() -> Path:

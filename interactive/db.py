@@ -8,8 +8,9 @@ registered with :func:`after_commit` and dropped on rollback.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,6 +126,79 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return sa.create_engine(url, **kwargs)
+
+
+def bulk_update(
+    session: Session,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    keep: Iterable[str] = (),
+    unless_equal: str | None = None,
+) -> None:
+    """Update rows by their ``id`` (flushes). Every row has the same keys. Columns in
+    ``keep`` are set only where they are NULL; with ``unless_equal`` a row whose column
+    already has the new value is left alone.
+
+    On PostgreSQL one ``UPDATE … FROM unnest(arrays)`` statement: one round trip and one
+    statement for the server whatever the number of rows, and the same text every time, so
+    nothing is compiled again (an executemany costs the server a statement per row, and a
+    VALUES list is compiled anew for each row count). Elsewhere an executemany."""
+    if not rows:
+        return
+    names = [name for name in rows[0] if name != "id"]
+    kept = frozenset(keep)
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name == "postgresql":
+        sql = _unnest_update(dialect, table, ("id", *names), kept, unless_equal)
+        params = {}
+        for name in ("id", *names):
+            process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            values = [row[name] for row in rows]
+            params[f"p_{name}"] = [process(v) for v in values] if process else values
+        connection.exec_driver_sql(sql, params)
+        return
+    bound = {name: sa.bindparam(f"p_{name}", type_=table.c[name].type) for name in ["id", *names]}
+    statement = sa.update(table).where(table.c.id == bound["id"])
+    if unless_equal is not None:
+        statement = statement.where(table.c[unless_equal] != bound[unless_equal])
+    statement = statement.values(
+        {
+            name: sa.func.coalesce(table.c[name], bound[name]) if name in kept else bound[name]
+            for name in names
+        }
+    )
+    session.execute(statement, [{f"p_{k}": v for k, v in row.items()} for row in rows])
+
+
+@functools.lru_cache(maxsize=64)
+def _unnest_update(
+    dialect: Dialect,
+    table: sa.Table,
+    names: tuple[str, ...],
+    keep: frozenset[str],
+    unless_equal: str | None,
+) -> str:
+    quote = dialect.identifier_preparer.quote
+    arrays = ", ".join(
+        f"%(p_{name})s::{table.c[name].type.compile(dialect=dialect)}[]" for name in names
+    )
+    sets = ", ".join(
+        f"{quote(name)} = COALESCE(t.{quote(name)}, v.{quote(name)})"
+        if name in keep
+        else f"{quote(name)} = v.{quote(name)}"
+        for name in names[1:]
+    )
+    where = "t.id = v.id"
+    if unless_equal is not None:
+        where += f" AND t.{quote(unless_equal)} IS DISTINCT FROM v.{quote(unless_equal)}"
+    columns = ", ".join(quote(name) for name in names)
+    # Only the table's own column names, quoted; every value is a bound parameter.
+    return (
+        f"UPDATE {quote(table.name)} AS t SET {sets} "  # noqa: S608
+        f"FROM unnest({arrays}) AS v({columns}) WHERE {where}"
+    )
 
 
 def after_commit(session: Session, callback: Callable[[], object]) -> None:

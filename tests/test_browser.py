@@ -2,75 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import Browser, Page, expect
 
 from interactive.web.models import Role
 from tests.conftest import PASSWORD, UserFactory
-
-CHROMIUM = "/usr/bin/chromium"
-# Set to a folder to keep screenshots of the pages visited (used for the README).
-SCREENSHOTS = os.environ.get("INTERACTIVE_SCREENSHOTS")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def live_server(app: Flask, live_db: None) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-def _shot(page: Page, name: str) -> None:
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
-
-
-def _sign_in(page: Page, base: str, email: str, password: str = PASSWORD) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+from tests.helpers import shot, sign_in
 
 
 def test_sign_in_see_the_dashboard_sign_out(
@@ -79,13 +18,13 @@ def test_sign_in_see_the_dashboard_sign_out(
     admin = live_user(Role.ADMIN, email="admin@example.com")
     page.goto(live_server)
     expect(page).to_have_url(f"{live_server}/login")
-    _shot(page, "login")
-    _sign_in(page, live_server, admin.email)
+    shot(page, "login")
+    sign_in(page, live_server, admin.email)
     expect(page).to_have_url(f"{live_server}/dashboard")
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     expect(page.get_by_text("schema up to date")).to_be_visible()
     expect(page.get_by_role("link", name="Users")).to_be_visible()
-    _shot(page, "dashboard")
+    shot(page, "dashboard")
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(f"{live_server}/login")
     expect(page.get_by_text("You are signed out.")).to_be_visible()
@@ -97,7 +36,7 @@ def test_desk_user_gets_403_on_a_marketer_page(
     page: Page, live_server: str, live_user: UserFactory
 ) -> None:
     desk = live_user(Role.DESK)
-    _sign_in(page, live_server, desk.email)
+    sign_in(page, live_server, desk.email)
     expect(page).to_have_url(f"{live_server}/account")
     expect(page.get_by_role("link", name="Dashboard")).to_have_count(0)
     response = page.goto(f"{live_server}/dashboard")
@@ -110,10 +49,10 @@ def test_wrong_password_and_throttle_messages(
     page: Page, live_server: str, live_user: UserFactory
 ) -> None:
     user = live_user(Role.MARKETER)
-    _sign_in(page, live_server, user.email, "wrong password")
+    sign_in(page, live_server, user.email, "wrong password")
     expect(page.get_by_text("Wrong email or password.")).to_be_visible()
     for _ in range(3):
-        _sign_in(page, live_server, user.email, "wrong password")
+        sign_in(page, live_server, user.email, "wrong password")
     expect(
         page.get_by_text("Too many failed sign-in attempts. Try again in 15 minutes.")
     ).to_be_visible()
@@ -139,7 +78,7 @@ def test_turkish_user_and_phone_layout(
         expect(users_link).to_be_hidden()
         page.locator("label.nav-toggle-label").click()
         expect(users_link).to_be_visible()
-        _shot(page, "dashboard-phone-tr")
+        shot(page, "dashboard-phone-tr")
         # Nothing is wider than the screen.
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390
@@ -151,14 +90,14 @@ def test_admin_creates_an_api_key_in_the_ui(
     page: Page, live_server: str, live_user: UserFactory, app: Flask
 ) -> None:
     admin = live_user(Role.ADMIN)
-    _sign_in(page, live_server, admin.email)
+    sign_in(page, live_server, admin.email)
     page.get_by_role("link", name="API keys").click()
     page.get_by_label("Name").fill("web shop")
     page.get_by_label("Role").select_option("viewer")
     page.get_by_role("button", name="Create key").click()
     token = page.get_by_test_id("new-token").inner_text()
     assert token.startswith("ik_")
-    _shot(page, "api-keys")
+    shot(page, "api-keys")
     answer = page.request.get(
         f"{live_server}/api/v1/me", headers={"Authorization": f"Bearer {token}"}
     )

@@ -20,8 +20,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
-from tests.helpers import clean_env
-from tests.test_browser import _shot, browser  # noqa: F401 (fixture)
+from tests.helpers import clean_env, shot
 from tests.test_migrations import scratch_url  # noqa: F401 (fixture)
 
 ADMIN_PASSWORD = "first admin password"
@@ -124,7 +123,7 @@ def _get_json(url: str) -> dict[str, object]:
 
 def test_up_runs_everything_and_ctrl_c_stops_it(
     start_up: Callable[[], Started],
-    browser: Browser,  # noqa: F811
+    browser: Browser,
 ) -> None:
     process, output, base = start_up()
     output.wait_for(r"created the first admin")
@@ -165,10 +164,10 @@ def _round_trip_on_the_handset(page: Page, base: str) -> None:
     page.get_by_role("button", name="Send reply").click()
     conversation = page.get_by_test_id("conversation")
     _refresh_until(page, lambda: "RET" in conversation.inner_text())
-    _shot(page, "handset")
+    shot(page, "handset")
     page.goto(f"{base}/gateway")
     page.get_by_text("bound").first.wait_for()
-    _shot(page, "gateway")
+    shot(page, "gateway")
 
 
 def _refresh_until(page: Page, condition: Callable[[], bool], timeout: float = 30) -> None:

@@ -18,6 +18,16 @@ MODELS: tuple[type[BaseModel], ...] = (
     schemas.UserPage,
     schemas.UserCreate,
     schemas.UserUpdate,
+    schemas.ContactIn,
+    schemas.BulkResult,
+    schemas.ContactOut,
+    schemas.ContactSearch,
+    schemas.ConsentEventIn,
+    schemas.ConsentLedger,
+    schemas.ConsentRecorded,
+    schemas.SuppressionIn,
+    schemas.SuppressionResults,
+    schemas.SuppressionLifted,
 )
 
 ERROR_DESCRIPTIONS = {
@@ -50,7 +60,128 @@ def _schemas() -> dict[str, Any]:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(schema.pop("$defs", {}))
         components[model.__name__] = schema
+    components["BulkContactsRequest"] = BULK_REQUEST
     return components
+
+
+# Items are validated one by one: an object that does not fit ContactIn is reported in its
+# own result (status "rejected") and the others still go in, so any object is accepted.
+BULK_REQUEST = {
+    "type": "object",
+    "required": ["items"],
+    "additionalProperties": False,
+    "properties": {
+        "items": {
+            "type": "array",
+            "maxItems": 10000,
+            "items": {"anyOf": [_ref(schemas.ContactIn), {"type": "object"}]},
+        }
+    },
+}
+CONTACT_ID = {
+    "name": "contact_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+}
+
+
+def _phone_query(description: str) -> dict[str, Any]:
+    return {
+        "name": "phone",
+        "in": "query",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "maxLength": 64},
+    }
+
+
+def _contact_paths(request_body: Any) -> dict[str, Any]:
+    bulk_body = {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/BulkContactsRequest"}}
+        },
+    }
+    return {
+        "/contacts/bulk": {
+            "post": {
+                "operationId": "upsertContacts",
+                "summary": "Create or update up to 10,000 contacts; one result per item, in order.",
+                "requestBody": bulk_body,
+                "responses": {
+                    "200": _json(schemas.BulkResult, "Per-item results and counts."),
+                    **_errors(*AUTH_ERRORS, "400", "415", "422"),
+                },
+            }
+        },
+        "/contacts": {
+            "get": {
+                "operationId": "findContacts",
+                "summary": "Look a contact up by phone number (any usual notation).",
+                "parameters": [_phone_query("The number to look up.")],
+                "responses": {
+                    "200": _json(schemas.ContactSearch, "The contact, if there is one."),
+                    **_errors(*AUTH_ERRORS, "422"),
+                },
+            }
+        },
+        "/contacts/{contact_id}": {
+            "parameters": [CONTACT_ID],
+            "get": {
+                "operationId": "getContact",
+                "summary": "One contact with its current consent per brand.",
+                "responses": {
+                    "200": _json(schemas.ContactOut, "The contact."),
+                    **_errors(*AUTH_ERRORS, "404"),
+                },
+            },
+        },
+        "/contacts/{contact_id}/consent": {
+            "parameters": [CONTACT_ID],
+            "get": {
+                "operationId": "getContactConsent",
+                "summary": "The contact's consent ledger, oldest first.",
+                "responses": {
+                    "200": _json(schemas.ConsentLedger, "The events."),
+                    **_errors(*AUTH_ERRORS, "404"),
+                },
+            },
+            "post": {
+                "operationId": "recordContactConsent",
+                "summary": "Record one consent event (ONAY or RET) for a brand.",
+                "requestBody": request_body(schemas.ConsentEventIn),
+                "responses": {
+                    "201": _json(schemas.ConsentRecorded, "The event was recorded."),
+                    "200": _json(
+                        schemas.ConsentRecorded,
+                        "Nothing recorded: it repeats or predates the current state.",
+                    ),
+                    **_errors(*AUTH_ERRORS, "400", "404", "415", "422"),
+                },
+            },
+        },
+        "/suppressions": {
+            "post": {
+                "operationId": "blockNumbers",
+                "summary": "Block numbers by hand (no commercial or informational message).",
+                "requestBody": request_body(schemas.SuppressionIn),
+                "responses": {
+                    "200": _json(schemas.SuppressionResults, "One result per number."),
+                    **_errors(*AUTH_ERRORS, "400", "415", "422"),
+                },
+            },
+            "delete": {
+                "operationId": "liftBlock",
+                "summary": "Lift a manual block; other reasons (opt-out, erasure) stay.",
+                "parameters": [_phone_query("The blocked number.")],
+                "responses": {
+                    "200": _json(schemas.SuppressionLifted, "The block is lifted."),
+                    **_errors(*AUTH_ERRORS, "404", "422"),
+                },
+            },
+        },
+    }
 
 
 USER_ID = {
@@ -153,5 +284,6 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            **_contact_paths(request_body),
         },
     }

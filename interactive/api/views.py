@@ -233,3 +233,7 @@ def update_user(user_id: int) -> Response:
         raise _service_error(exc) from None
     dbs.commit()
     return jsonify(_user_out(user))
+
+
+# Routes of other features on this blueprint (imported last: they use the helpers above).
+from interactive.api import contacts as _contacts  # noqa: E402, F401

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
+from interactive.db import bulk_update
 from interactive.keywords.models import InboundMessage, InboundPart
 
 log = logging.getLogger(__name__)
+
+_PARTS: sa.Table = InboundPart.__table__  # type: ignore[assignment]
 
 #: An SMSC that got no deliver_sm_resp sends the PDU again, usually within minutes; the
 #: same content from the same number after this window is a new message.
@@ -27,20 +34,104 @@ def dedup_key(connection: str, source: str, destination: str, *parts: bytes) -> 
     return digest.hexdigest()
 
 
-def seen_recently(
+def last_received(
     session: Session,
     model: type[InboundMessage] | type[InboundPart],
     keys: Iterable[str],
-    now: datetime,
-) -> set[str]:
-    """Which of these dedup keys were stored within the retransmit window."""
-    keys = list(keys)
+    since: datetime,
+) -> dict[str, datetime]:
+    """When each of these dedup keys was last stored, for those stored at or after
+    ``since``: one query for a whole batch (callers apply the retransmit window per item)."""
+    keys = sorted(set(keys))
     if not keys:
-        return set()
-    query = sa.select(model.dedup_key).where(
-        model.dedup_key.in_(keys), model.received_at >= now - RETRANSMIT_WINDOW
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        params: dict[str, Any] = {"keys": keys, "since": since}
+        rows = session.execute(_last_received_per_key(model), params)
+    else:
+        rows = session.execute(
+            sa.select(model.dedup_key, model.received_at).where(
+                model.dedup_key.in_(keys), model.received_at >= since
+            )
+        )
+    last: dict[str, datetime] = {}
+    for key, received_at in rows:
+        if received_at is not None and (key not in last or received_at > last[key]):
+            last[key] = received_at
+    return last
+
+
+@functools.lru_cache(maxsize=4)
+def _last_received_per_key(
+    model: type[InboundMessage] | type[InboundPart],
+) -> sa.Select[str, datetime | None]:
+    # One index probe per key, whatever the table's statistics: with ``dedup_key IN (…)``
+    # PostgreSQL scans the whole table when it has no statistics yet (a new database
+    # taking MOs before autovacuum's first ANALYZE) and the batch holds a few dozen keys.
+    # Built once: the keys are one array parameter.
+    given = (
+        sa.func.unnest(sa.bindparam("keys", type_=postgresql.ARRAY(sa.String)))
+        .table_valued("key")
+        .render_derived(name="given")
     )
-    return set(session.scalars(query))
+    since = sa.bindparam("since", type_=model.received_at.type)
+    latest = (
+        sa.select(sa.func.max(model.received_at).label("received_at"))
+        .where(model.dedup_key == given.c.key, model.received_at >= since)
+        .lateral("latest")
+    )
+    return sa.select(given.c.key, latest.c.received_at).join_from(given, latest, sa.true())
+
+
+def add_rows(
+    session: Session,
+    model: type[InboundMessage] | type[InboundPart],
+    rows: Sequence[dict[str, Any]],
+) -> list[int]:
+    """Insert rows (column name → value, the same names in every row) and return their
+    ids in the order given: one INSERT … RETURNING for the batch, not a flush per row. The
+    rows are not added to the session."""
+    if not rows:
+        return []
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        table: sa.Table = model.__table__  # type: ignore[assignment]
+        names = tuple(rows[0])
+        params = {}
+        for name in names:
+            process = (
+                table.c[name]
+                .type.dialect_impl(connection.dialect)
+                .bind_processor(connection.dialect)
+            )
+            values = [row[name] for row in rows]
+            params[f"p_{name}"] = [process(v) for v in values] if process else values
+        result = connection.exec_driver_sql(
+            _unnest_insert(connection.dialect, table, names), params
+        )
+        # Ids come from the table's sequence in the ORDER BY order (SQLAlchemy's
+        # insertmanyvalues relies on the same for its "implicit sentinel").
+        return sorted(int(i) for i in result.scalars())
+    statement = sa.insert(model).returning(model.id, sort_by_parameter_order=True)
+    return list(session.scalars(statement, list(rows)))
+
+
+@functools.lru_cache(maxsize=8)
+def _unnest_insert(dialect: Dialect, table: sa.Table, names: tuple[str, ...]) -> str:
+    # One array per column: the statement text is the same whatever the number of rows,
+    # so the driver converts it once and the server prepares it once (a multi-row VALUES
+    # list is new text, parsed again on both sides, for every batch size).
+    quote = dialect.identifier_preparer.quote
+    arrays = ", ".join(
+        f"%(p_{name})s::{table.c[name].type.compile(dialect=dialect)}[]" for name in names
+    )
+    columns = ", ".join(quote(name) for name in names)
+    # Only the table's own column names, quoted; every value is a bound parameter.
+    return (
+        f"INSERT INTO {quote(table.name)} ({columns}) "  # noqa: S608
+        f"SELECT {columns} FROM unnest({arrays}) WITH ORDINALITY AS v({columns}, n) "
+        f"ORDER BY n RETURNING id"
+    )
 
 
 def open_parts(session: Session, connection: str, since: datetime) -> list[InboundPart]:
@@ -57,9 +148,8 @@ def open_parts(session: Session, connection: str, since: datetime) -> list[Inbou
     return list(session.scalars(query))
 
 
-def link_parts(session: Session, message: InboundMessage, part_ids: Iterable[int]) -> None:
-    ids = [i for i in part_ids if i]
-    if ids:
-        session.execute(
-            sa.update(InboundPart).where(InboundPart.id.in_(ids)).values(message_id=message.id)
-        )
+def link_parts(session: Session, links: Mapping[int, int]) -> None:
+    """Point parts at the message they were assembled into (part id → message id)."""
+    if links:
+        rows = [{"id": part, "message_id": message} for part, message in links.items() if part]
+        bulk_update(session, _PARTS, rows)

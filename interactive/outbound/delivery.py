@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from interactive.db import utcnow
+from interactive.db import bulk_update, utcnow
 from interactive.outbound.models import DeliveryReceipt, Message, MessagePart, PartState, SmscId
 from interactive.outbound.states import FINAL, RECEIPT_STATES, message_state, part_advance
 
@@ -81,6 +81,9 @@ class _Part:
         }
 
 
+_PARTS: sa.Table = MessagePart.__table__  # type: ignore[assignment]
+_MESSAGES: sa.Table = Message.__table__  # type: ignore[assignment]
+
 _PART_COLUMNS = (
     MessagePart.id,
     MessagePart.message_id,
@@ -100,9 +103,7 @@ def _load_parts(session: Session, where: sa.ColumnElement[bool]) -> list[_Part]:
 
 
 def _write_parts(session: Session, parts: Iterable[_Part]) -> None:
-    rows = [p.row() for p in parts if p.changed]
-    if rows:
-        session.execute(sa.update(MessagePart), rows)
+    bulk_update(session, _PARTS, [p.row() for p in parts if p.changed])
 
 
 def record_results(
@@ -242,31 +243,27 @@ def _apply_parked_receipts(
 
 
 def _roll_up(session: Session, message_ids: set[int], parts: list[_Part]) -> None:
-    """Set each message's state from its parts (all of them must be in ``parts``)."""
+    """Set each message's state from its parts (all of them must be in ``parts``); one
+    statement, which leaves alone the messages whose state does not change."""
     states: dict[int, list[PartState]] = {}
     errors: dict[int, int] = {}
     for part in parts:
         states.setdefault(part.message_id, []).append(part.state)
         if part.error_code:
             errors.setdefault(part.message_id, part.error_code)
-    current = session.execute(
-        sa.select(Message.id, Message.state, Message.final_at).where(Message.id.in_(message_ids))
-    )
     now = utcnow()
-    updates = []
-    for message_id, state, final_at in current:
-        new_state = message_state(states.get(message_id, []))
-        if new_state != state:
-            updates.append(
-                {
-                    "id": message_id,
-                    "state": new_state,
-                    "final_at": final_at or (now if new_state in FINAL else None),
-                    "error_code": errors.get(message_id),
-                }
-            )
-    if updates:
-        session.execute(sa.update(Message), updates)
+    rows = []
+    for message_id in sorted(message_ids):
+        state = message_state(states.get(message_id, []))
+        rows.append(
+            {
+                "id": message_id,
+                "state": state,
+                "final_at": now if state in FINAL else None,
+                "error_code": errors.get(message_id),
+            }
+        )
+    bulk_update(session, _MESSAGES, rows, keep={"final_at"}, unless_equal="state")
 
 
 def roll_up(session: Session, message_ids: set[int]) -> None:

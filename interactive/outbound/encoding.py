@@ -113,6 +113,14 @@ def split(
     more than 255 parts. Empty text gives one empty part.
     """
     _check_ref(concat_ref, ref_16bit)
+    if _PLAIN_CHARS.issuperset(text):
+        return _split_plain(text, concat_ref, ref_16bit)
+    return _split_tokens(text, turkish_shift, concat_ref, ref_16bit)
+
+
+def _split_tokens(
+    text: str, turkish_shift: bool, concat_ref: int, ref_16bit: bool
+) -> list[EncodedPart]:
     layout = _choose_layout(text, turkish_shift, ref_16bit)
     total = len(layout.chunks)
     if total > MAX_PARTS:
@@ -129,6 +137,30 @@ def split(
             capacity=layout.capacity,
         )
         for seq, chunk in enumerate(layout.chunks, start=1)
+    ]
+
+
+def _split_plain(text: str, concat_ref: int, ref_16bit: bool) -> list[EncodedPart]:
+    """``split`` for the most common text: only characters of the default table, one
+    septet each, so parts are plain slices (the same parts as the general path)."""
+    septets = text.translate(_PLAIN_TRANSLATION).encode("latin-1")
+    single = _capacity("GSM7", 0)
+    if len(septets) <= single:
+        return [EncodedPart(b"", septets, DCS_GSM7, text, len(septets), single)]
+    per_part = _capacity("GSM7", len(_build_udh(2, 1, 0, ref_16bit=ref_16bit, turkish_shift=False)))
+    total = -(-len(septets) // per_part)
+    if total > MAX_PARTS:
+        raise ValueError(f"text needs {total} parts; at most {MAX_PARTS} can be concatenated")
+    return [
+        EncodedPart(
+            udh=_build_udh(total, seq, concat_ref, ref_16bit=ref_16bit, turkish_shift=False),
+            payload=septets[start : start + per_part],
+            data_coding=DCS_GSM7,
+            text=text[start : start + per_part],
+            units=len(septets[start : start + per_part]),
+            capacity=per_part,
+        )
+        for seq, start in enumerate(range(0, len(septets), per_part), start=1)
     ]
 
 
@@ -163,15 +195,22 @@ def _gsm_tokens(text: str, shift_codes: Mapping[str, int]) -> list[_Token] | Non
     """Tokens in the default table plus a single-shift table, or None if not encodable."""
     tokens = []
     for char in text:
-        code = tables.DEFAULT_CODES.get(char)
-        if code is not None:
-            tokens.append(_Token(char, bytes((code,)), 1))
+        token = _PLAIN_TOKENS.get(char)
+        if token is not None:
+            tokens.append(token)
             continue
         code = shift_codes.get(char)
         if code is None:
             return None
         tokens.append(_Token(char, bytes((tables.ESCAPE, code)), 2))
     return tokens
+
+
+_PLAIN_TOKENS = {
+    char: _Token(char, bytes((code,)), 1) for char, code in tables.DEFAULT_CODES.items()
+}
+_PLAIN_CHARS = frozenset(tables.DEFAULT_CODES)
+_PLAIN_TRANSLATION = str.maketrans({char: chr(code) for char, code in tables.DEFAULT_CODES.items()})
 
 
 def _ucs2_tokens(text: str) -> list[_Token]:

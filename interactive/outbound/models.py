@@ -23,10 +23,14 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 class Traffic(enum.StrEnum):
     """İYS: commercial messages need consent; informational ones (orders, bookings,
-    reminders, replies to the customer) do not, and are labelled so."""
+    reminders) do not, and are labelled so, but an opt-out (STOP/RET) stops them too;
+    transactional ones go even to a number that opted out."""
 
     COMMERCIAL = "commercial"
     INFORMATIONAL = "informational"
+    # What the customer asked for right now (a one-time code, the answer to their own
+    # booking request): not stopped by an opt-out, unlike informational notices.
+    TRANSACTIONAL = "transactional"
 
 
 class PartState(enum.StrEnum):
@@ -51,6 +55,8 @@ class Message(Base):
     campaign_id: Mapped[int | None] = mapped_column(index=True)
     variant_id: Mapped[int | None]
     contact_id: Mapped[int | None] = mapped_column(index=True)
+    # The sender of a commercial message (consent and frequency caps are per brand).
+    brand_id: Mapped[int | None] = mapped_column(sa.ForeignKey("brands.id"))
     connection: Mapped[str] = mapped_column(sa.String(64))
     source: Mapped[str] = mapped_column(sa.String(21))
     destination: Mapped[str] = mapped_column(sa.String(21))
@@ -59,7 +65,7 @@ class Message(Base):
     parts_count: Mapped[int]
     traffic: Mapped[Traffic] = mapped_column(enum_by_value(Traffic, "traffic"))
     state: Mapped[PartState] = mapped_column(
-        enum_by_value(PartState, "message_state"), default=PartState.QUEUED, index=True
+        enum_by_value(PartState, "message_state"), default=PartState.QUEUED
     )
     flash: Mapped[bool] = mapped_column(default=False)
     validity_minutes: Mapped[int | None]

@@ -7,7 +7,7 @@ connection, published after the commit that created the rows.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import redis
@@ -30,8 +30,9 @@ def outbound_stream(prefix: str, connection: str) -> str:
 
 
 def suppression_key(prefix: str) -> str:
-    """The Redis set of numbers that must get no commercial message (opt-outs); checked
-    again by the gateway right before each submit."""
+    """The Redis set of suppressed numbers (E.164, mirrored from ``contacts.suppression``):
+    no commercial or informational message goes to them; the gateway checks each number
+    again right before it submits."""
     return f"{prefix}:suppressed"
 
 
@@ -93,11 +94,15 @@ class Claimed:
 
 
 def claim(
-    session: Session, message_ids: Iterable[int], suppressed_numbers: set[str]
+    session: Session,
+    message_ids: Iterable[int],
+    suppressed: Callable[[list[str]], set[str]],
 ) -> list[Claimed]:
-    """Mark the QUEUED parts of these messages SUBMITTING (or SUPPRESSED when a commercial
-    message's number opted out since it was queued); flushes. Messages with no part QUEUED
-    were claimed before (a re-delivered stream entry) and are skipped: idempotent."""
+    """Mark the QUEUED parts of these messages SUBMITTING (or SUPPRESSED when the number
+    opted out since the message was queued: ``suppressed`` is asked, right now, which of
+    the numbers are; an opt-out stops all but transactional messages); flushes. Messages with
+    no part QUEUED were claimed before (a re-delivered stream entry) and are skipped:
+    idempotent."""
     rows = session.execute(
         sa.select(
             Message.id,
@@ -112,6 +117,8 @@ def claim(
         .where(Message.id.in_(list(message_ids)), Message.state == PartState.QUEUED)
         .order_by(Message.id)
     ).all()
+    numbers = sorted({row.destination for row in rows if row.traffic != Traffic.TRANSACTIONAL})
+    blocked_numbers = suppressed(numbers) if numbers else set()
     claimed = [
         Claimed(
             id=row.id,
@@ -119,7 +126,7 @@ def claim(
             destination=row.destination,
             body=row.body,
             parts_count=row.parts_count,
-            suppressed=row.traffic == Traffic.COMMERCIAL and row.destination in suppressed_numbers,
+            suppressed=row.traffic != Traffic.TRANSACTIONAL and row.destination in blocked_numbers,
             traffic=row.traffic,
             flash=row.flash,
             validity_minutes=row.validity_minutes,
@@ -157,21 +164,6 @@ def claim(
         for message_id in blocked:
             log.info("message suppressed at submit message_id=%s", message_id)
     return claimed
-
-
-def destinations(session: Session, message_ids: Iterable[int]) -> list[str]:
-    """Numbers of the queued commercial messages among these ids (for the suppression
-    check right before submitting)."""
-    query = (
-        sa.select(Message.destination)
-        .where(
-            Message.id.in_(list(message_ids)),
-            Message.state == PartState.QUEUED,
-            Message.traffic == Traffic.COMMERCIAL,
-        )
-        .distinct()
-    )
-    return list(session.scalars(query))
 
 
 def match_parts(session: Session, claimed: Claimed, count: int) -> None:

@@ -4,8 +4,9 @@ Three kinds of threads: the SMPP session's own (see ``session``); a *feeder* tha
 message ids from the connection's outbound stream, marks them SUBMITTING (committed before
 anything is written to the SMSC), re-checks suppression, and hands the parts to the
 session; and a *store* thread that every few milliseconds stores submit results, receipts
-and MOs in one transaction (``gateway_store``) and only then acknowledges them: the
-deliver_sm_resp to the SMSC, the stream entry of a message whose parts all have an outcome.
+and MOs in one transaction (``gateway_store``) and only then acknowledges them: new MOs
+go on the router's stream, then the deliver_sm_resp goes to the SMSC, and the stream entry
+of a message whose parts all have an outcome is acknowledged.
 
 A stream entry is acknowledged only after its message's outcome is stored; a gateway that
 dies leaves its entries pending, and the next one re-claims them (a message already past
@@ -201,8 +202,7 @@ class Gateway:
     def _submit(self, ready: list[tuple[str, int]]) -> None:
         entry_of = {message_id: entry_id for entry_id, message_id in ready}
         with self.app.app_context(), db.transaction() as session:
-            suppressed = self._suppressed(session, list(entry_of))
-            claimed = outbound.claim(session, list(entry_of), suppressed)
+            claimed = outbound.claim(session, list(entry_of), self._suppressed)
             to_send: list[SubmitPart] = []
             for item in claimed:
                 if not item.suppressed:
@@ -246,12 +246,12 @@ class Gateway:
         claimed = outbound.submitting_seqs(session, item.id)
         return [p for p in parts if p.part_number in claimed]
 
-    def _suppressed(self, session: object, message_ids: list[int]) -> set[str]:
-        numbers = outbound.destinations(session, message_ids)  # type: ignore[arg-type]
-        if not numbers:
-            return set()
-        flags = self.redis.smismember(outbound.suppression_key(self.prefix), numbers)
-        return {n for n, flag in zip(numbers, flags, strict=True) if flag}
+    def _suppressed(self, numbers: list[str]) -> set[str]:
+        # The set holds E.164 ("+90…"); a message may name the number without the "+".
+        spellings = [n if n.startswith("+") else f"+{n}" for n in numbers]
+        flags = self.redis.smismember(outbound.suppression_key(self.prefix), [*numbers, *spellings])
+        count = len(numbers)
+        return {n for i, n in enumerate(numbers) if flags[i] or flags[count + i]}
 
     # --- store thread -----------------------------------------------------------------
 
@@ -273,6 +273,7 @@ class Gateway:
                 self._retry.results.extend(batch.results)
                 stop.wait(0.5)
                 continue
+            self._hand_to_router(stored.inbound_ids)
             self.store.acknowledge(batch, ok=True)
             self._after_commit(batch, stored)
 
@@ -311,9 +312,23 @@ class Gateway:
             publish(self.redis, self.stream, [{"id": m, "not_before": due} for m in requeued])
         if finished:
             self.consumer.ack(list(finished.values()))
-        if stored.inbound_ids:
-            publish(
-                self.redis, inbound_stream(self.prefix), [{"id": i} for i in stored.inbound_ids]
+
+    def _hand_to_router(self, inbound_ids: list[int]) -> None:
+        """Publish stored MOs to the router before the SMSC hears they were taken.
+
+        The rows are committed already: a Redis failure here is logged and the
+        deliver_sm is still acknowledged, since a retransmission would only be
+        recognised as a duplicate.
+        """
+        if not inbound_ids:
+            return
+        try:
+            publish(self.redis, inbound_stream(self.prefix), [{"id": i} for i in inbound_ids])
+        except Exception:
+            log.exception(
+                "smpp %s: handing %d MOs to the router failed",
+                self.connection.name,
+                len(inbound_ids),
             )
 
     def _settle(self, results: list[SubmitResult]) -> dict[int, str]:

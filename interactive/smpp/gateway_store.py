@@ -20,6 +20,7 @@ from smpplib import consts
 from interactive.db import db
 from interactive.keywords import service as inbound_service
 from interactive.keywords.models import InboundMessage, InboundPart
+from interactive.keywords.service import RETRANSMIT_WINDOW
 from interactive.outbound import delivery
 from interactive.outbound import service as outbound
 from interactive.outbound.decoding import parse_udh
@@ -33,7 +34,7 @@ from interactive.smpp.reassembly import (
     Reassembler,
     mo_part_from_pdu_fields,
 )
-from interactive.smpp.receipts import id_forms, is_receipt, parse_receipt
+from interactive.smpp.receipts import IdHint, id_forms, id_key, is_receipt, parse_receipt
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,21 @@ RESULT_STATES = {
     SubmitStatus.TEMPORARY: PartState.QUEUED,
     SubmitStatus.NOT_SENT: PartState.QUEUED,
 }
+
+
+@dataclass(frozen=True)
+class _Incoming:
+    """One MO deliver_sm of a batch, read once."""
+
+    part: MoPart
+    key: str
+    received_at: datetime
+    concatenated: bool
+
+
+#: A message to store: the assembled text, its dedup key (None: derive it from the joined
+#: parts) and when it was received.
+_ToStore = tuple[AssembledMessage, str | None, datetime]
 
 
 @dataclass
@@ -103,9 +119,10 @@ class GatewayStore:
             stored.receipts = len(receipts)
             if receipts:
                 delivery.record_receipts(session, self.connection.name, receipts)
-            for pdu in mos:
-                self._store_mo(session, pdu, stored)
-            self._store_assembled(session, self.reassembler.expire(time.monotonic()), stored)
+            messages = self._store_mos(session, mos)
+            expired = self.reassembler.expire(time.monotonic())
+            messages += [(m, None, datetime.now(UTC)) for m in expired]
+            self._store_messages(session, messages, stored)
         return stored
 
     def acknowledge(self, batch: Batch, ok: bool) -> None:
@@ -140,7 +157,7 @@ class GatewayStore:
             seq=result.part.part_number,
             state=state,
             smsc_id=smsc_id,
-            id_forms=self.normalise(smsc_id) if smsc_id else frozenset(),
+            id_forms=_one_key(smsc_id, self.hint),
             command_status=result.command_status,
             attempts=result.attempts,
         )
@@ -174,7 +191,29 @@ class GatewayStore:
             received_at=pdu.received_at,
         )
 
-    def _store_mo(self, session: Any, pdu: Pdu, stored: Stored) -> None:
+    def _store_mos(self, session: Any, pdus: list[Pdu]) -> list[_ToStore]:
+        """Store the batch's new parts (one INSERT), then feed every new MO to the
+        reassembler in arrival order; return the messages that are now complete."""
+        if not pdus:
+            return []
+        incoming = self._fresh(session, [self._incoming(pdu) for pdu in pdus])
+        rows = [self._part_row(item) for item in incoming if item.concatenated]
+        part_ids = iter(inbound_service.add_rows(session, InboundPart, rows))
+        messages: list[_ToStore] = []
+        for item in incoming:
+            if item.concatenated:
+                part = replace(item.part, caller_id=next(part_ids))
+                assembled = self.reassembler.add(part, time.monotonic())
+                self.reassembler.take_duplicates()
+                if assembled is not None:
+                    messages.append((assembled, None, datetime.now(UTC)))
+                continue
+            assembled = self.reassembler.add(item.part, time.monotonic())
+            if assembled is not None:
+                messages.append((assembled, item.key, item.received_at))
+        return messages
+
+    def _incoming(self, pdu: Pdu) -> _Incoming:
         part = mo_part_from_pdu_fields(
             source_addr=pdu.source,
             destination_addr=pdu.destination,
@@ -195,64 +234,74 @@ class GatewayStore:
             part.message_payload or b"",
             repr(part.sar).encode(),
         )
-        now = pdu.received_at
-        if _is_concatenated(part):
-            if inbound_service.seen_recently(session, InboundPart, [key], now):
-                return  # a retransmission of a part we stored
-            row = InboundPart(
-                connection=self.connection.name,
-                source=part.source_addr,
-                destination=part.destination_addr,
-                esm_class=part.esm_class,
-                data_coding=part.data_coding,
-                short_message=part.short_message,
-                message_payload=part.message_payload,
-                sar=",".join(map(str, part.sar)) if part.sar else None,
-                dedup_key=key,
-                received_at=now,
-            )
-            session.add(row)
-            session.flush()
-            part = replace(part, caller_id=row.id)
-            assembled = self.reassembler.add(part, time.monotonic())
-            self.reassembler.take_duplicates()
-            if assembled is not None:
-                self._store_assembled(session, [assembled], stored)
-            return
-        if inbound_service.seen_recently(session, InboundMessage, [key], now):
-            return  # retransmitted after a lost deliver_sm_resp: one message, one effect
-        assembled = self.reassembler.add(part, time.monotonic())
-        if assembled is not None:
-            self._store_assembled(session, [assembled], stored, dedup=key, received_at=now)
+        return _Incoming(part, key, pdu.received_at, _is_concatenated(part))
 
-    def _store_assembled(
-        self,
-        session: Any,
-        messages: list[AssembledMessage],
-        stored: Stored,
-        *,
-        dedup: str | None = None,
-        received_at: datetime | None = None,
-    ) -> None:
-        for assembled in messages:
-            message = InboundMessage(
-                connection=self.connection.name,
-                source=assembled.source_addr,
-                destination=assembled.destination_addr,
-                text=assembled.text,
-                raw=assembled.raw,
-                data_coding=assembled.data_coding,
-                parts_count=max(assembled.total, 1),
-                partial=assembled.partial,
-                replaced=assembled.replaced,
-                dedup_key=dedup or _assembled_key(self.connection.name, assembled),
-                received_at=received_at or datetime.now(UTC),
-            )
-            session.add(message)
-            session.flush()
-            inbound_service.link_parts(session, message, _int_ids(assembled.caller_ids))
-            stored.inbound_ids.append(message.id)
-            stored.mos += 1
+    def _fresh(self, session: Any, items: list[_Incoming]) -> list[_Incoming]:
+        """Drop retransmissions (sent again after a lost deliver_sm_resp: one message, one
+        effect): a key stored within the retransmit window, or seen earlier in this batch.
+        One query per table for the whole batch."""
+        last: dict[tuple[bool, str], datetime] = {}
+        for concatenated, model in ((True, InboundPart), (False, InboundMessage)):
+            group = [item for item in items if item.concatenated is concatenated]
+            if not group:
+                continue
+            since = min(item.received_at for item in group) - RETRANSMIT_WINDOW
+            found = inbound_service.last_received(session, model, (i.key for i in group), since)
+            last.update(((concatenated, key), at) for key, at in found.items())
+        fresh = []
+        for item in items:
+            ident = (item.concatenated, item.key)
+            previous = last.get(ident)
+            if previous is not None and previous >= item.received_at - RETRANSMIT_WINDOW:
+                continue
+            last[ident] = item.received_at
+            fresh.append(item)
+        return fresh
+
+    def _part_row(self, item: _Incoming) -> dict[str, Any]:
+        part = item.part
+        return {
+            "connection": self.connection.name,
+            "source": part.source_addr,
+            "destination": part.destination_addr,
+            "esm_class": part.esm_class,
+            "data_coding": part.data_coding,
+            "short_message": part.short_message,
+            "message_payload": part.message_payload,
+            "sar": ",".join(map(str, part.sar)) if part.sar else None,
+            "dedup_key": item.key,
+            "received_at": item.received_at,
+        }
+
+    def _store_messages(self, session: Any, messages: list[_ToStore], stored: Stored) -> None:
+        """One INSERT for the messages, one UPDATE linking their stored parts."""
+        if not messages:
+            return
+        rows = [
+            {
+                "connection": self.connection.name,
+                "source": assembled.source_addr,
+                "destination": assembled.destination_addr,
+                "text": assembled.text,
+                "raw": assembled.raw,
+                "data_coding": assembled.data_coding,
+                "parts_count": max(assembled.total, 1),
+                "partial": assembled.partial,
+                "replaced": assembled.replaced,
+                "dedup_key": dedup or _assembled_key(self.connection.name, assembled),
+                "received_at": received_at,
+            }
+            for assembled, dedup, received_at in messages
+        ]
+        ids = inbound_service.add_rows(session, InboundMessage, rows)
+        links = {
+            part_id: message_id
+            for (assembled, _dedup, _at), message_id in zip(messages, ids, strict=True)
+            for part_id in _int_ids(assembled.caller_ids)
+        }
+        inbound_service.link_parts(session, links)
+        stored.inbound_ids += ids
+        stored.mos += len(ids)
 
     def _mo_part(self, row: InboundPart) -> MoPart:
         sar = tuple(int(v) for v in row.sar.split(",")) if row.sar else None
@@ -268,6 +317,11 @@ class GatewayStore:
             caller_id=row.id,
             dcs0=self.connection.dcs0_alphabet,
         )
+
+
+def _one_key(smsc_id: str | None, hint: IdHint) -> frozenset[str]:
+    key = id_key(smsc_id, hint) if smsc_id else None
+    return frozenset({key}) if key else frozenset()
 
 
 def _is_concatenated(part: MoPart) -> bool:

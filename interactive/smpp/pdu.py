@@ -157,6 +157,35 @@ def read_pdu_bytes(sock: socket.socket, max_length: int = MAX_COMMAND_LENGTH) ->
     return prefix + _recv_exact(sock, length - 4, started=True)
 
 
+class PduReader:
+    """``read_pdu_bytes`` with a receive buffer: one recv brings in as many PDUs as have
+    arrived, instead of two system calls per PDU. Same checks, same exceptions."""
+
+    def __init__(self, sock: socket.socket, max_length: int = MAX_COMMAND_LENGTH) -> None:
+        self.sock = sock
+        self.max_length = max_length
+        self._buffer = bytearray()
+
+    def read(self) -> bytes:
+        self._fill(4)
+        (length,) = struct.unpack_from(">I", self._buffer)
+        if length < HEADER_LENGTH or length > self.max_length:
+            raise CommandLengthError(
+                f"invalid command_length {length}", consts.SMPP_ESME_RINVCMDLEN
+            )
+        self._fill(length)
+        data = bytes(self._buffer[:length])
+        del self._buffer[:length]
+        return data
+
+    def _fill(self, size: int) -> None:
+        while len(self._buffer) < size:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionClosedError(partial=bool(self._buffer))
+            self._buffer += chunk
+
+
 def split_tlvs(data: bytes) -> list[tuple[int, bytes]]:
     """Split an optional-parameter stream into (tag, value) pairs, refusing truncation."""
     tlvs: list[tuple[int, bytes]] = []

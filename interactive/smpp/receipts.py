@@ -155,6 +155,21 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _MAX_DIGITS = 100  # SMPP ids are at most 64 octets; also keeps int() far from its limit
 
 
+def id_key(message_id: str, hint: IdHint = "auto") -> str | None:
+    """The one key to index a submit_sm_resp id by: its own spelling (lowercased, no
+    leading zeros) when that is among its forms, else its decimal form. By the guarantee
+    of ``id_forms`` the key is among the forms of any receipt id that denotes the same id,
+    so looking up all forms of a receipt id finds it. None for an empty id."""
+    forms = id_forms(message_id, hint)
+    if not forms:
+        return None
+    own = message_id.strip().strip("\x00").strip().lower().lstrip("0") or "0"
+    if own in forms:
+        return own
+    # A UUID: every spelling of it shares the decimal form of its value.
+    return min(forms, key=lambda form: (not form.isdigit(), form))
+
+
 def id_forms(message_id: str, hint: IdHint = "auto") -> frozenset[str]:
     """Every key to index or look up a message id by; same id (any spelling) => shared key.
 

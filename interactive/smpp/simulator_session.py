@@ -206,10 +206,11 @@ class SessionHandler:
         self.nacks: list[ReceivedNack] = []
 
     def read_loop(self, s: Session) -> None:
+        reader = pdu.PduReader(s.sock, self.config.max_command_length)
         try:
             while True:
                 try:
-                    raw = pdu.read_pdu_bytes(s.sock, self.config.max_command_length)
+                    raw = reader.read()
                 except pdu.CommandLengthError as exc:
                     # Framing is lost: nack, flush, half-close, read until the client leaves.
                     logger.warning("connection %d: %s, dropping it", s.id, exc)

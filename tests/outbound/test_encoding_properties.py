@@ -121,3 +121,14 @@ def test_pack_unpack_round_trip(septets):
     packed = pack_septets(septets)
     assert len(packed) == math.ceil(len(septets) * 7 / 8)
     assert unpack_septets(packed, len(septets)) == septets
+
+
+plain_texts = _texts(st.sampled_from(sorted(gsm_tables.DEFAULT_CODES)))
+
+
+@given(plain_texts, st.booleans(), st.booleans(), st.integers(0, 255))
+def test_plain_texts_split_as_the_general_path_does(text, turkish_shift, ref_16bit, ref):
+    from interactive.outbound.encoding import _split_tokens
+
+    general = _split_tokens(text, turkish_shift, ref, ref_16bit)
+    assert split(text, turkish_shift=turkish_shift, concat_ref=ref, ref_16bit=ref_16bit) == general

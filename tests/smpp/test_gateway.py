@@ -136,16 +136,18 @@ def test_receipts_match_early_or_in_another_id_format(
     wait_until(lambda: message_state(app, message_id) == PartState.DELIVERED)
 
 
-def test_a_number_that_opted_out_gets_no_commercial_message(
+def test_a_number_that_opted_out_gets_only_transactional_messages(
     app: Flask, run_gateway: Callable[..., SmscSimulator]
 ) -> None:
     client = app.extensions["interactive.redis"]
-    client.sadd(outbound.suppression_key(app.config["REDIS_PREFIX"]), "905320000000")
+    client.sadd(outbound.suppression_key(app.config["REDIS_PREFIX"]), "+905320000000")
     simulator = run_gateway()
     blocked = queue(app, "905320000000", "Indirim!")
-    informational = queue(app, "905320000000", "Rezervasyonunuz onaylandı.", Traffic.INFORMATIONAL)
+    notice = queue(app, "905320000000", "Kargonuz yola çıktı.", Traffic.INFORMATIONAL)
+    answer = queue(app, "905320000000", "Rezervasyonunuz onaylandı.", Traffic.TRANSACTIONAL)
     wait_until(lambda: message_state(app, blocked) == PartState.SUPPRESSED)
-    wait_until(lambda: message_state(app, informational) == PartState.DELIVERED)
+    wait_until(lambda: message_state(app, notice) == PartState.SUPPRESSED)
+    wait_until(lambda: message_state(app, answer) == PartState.DELIVERED)
     (sent,) = simulator.submitted()
     assert sent.short_message.decode("utf-16-be") == "Rezervasyonunuz onaylandı."
 

@@ -15,6 +15,7 @@ from interactive.smpp.receipts import (
     State,
     advance,
     id_forms,
+    id_key,
     is_intermediate_notification,
     is_receipt,
     parse_receipt,
@@ -331,6 +332,25 @@ def test_hex_and_decimal_spellings_of_one_id_match(
     # Each spelling is found among the other's forms: one lookup key is enough.
     assert (hex_id.lstrip("0").lower() or "0") in id_forms(dec_id)
     assert (dec_id.lstrip("0") or "0") in id_forms(hex_id)
+
+
+@given(ids, paddings, paddings, st.booleans())
+def test_one_key_of_the_submit_id_is_found_by_the_receipts_forms(
+    n: int, hex_pad: int, dec_pad: int, upper: bool
+) -> None:
+    hex_id = _hex(n, hex_pad, upper)
+    dec_id = "0" * dec_pad + str(n)
+    for submitted, receipt in [(hex_id, dec_id), (dec_id, hex_id), (hex_id, hex_id.lower())]:
+        assert id_key(submitted) in id_forms(receipt)
+    assert id_key(hex_id, "hex") in id_forms(dec_id, "decimal")
+    assert id_key(dec_id, "decimal") in id_forms(hex_id, "hex")
+
+
+def test_uuid_key_is_found_by_another_spelling() -> None:
+    assert id_key("0F2504E0-4F89-11D3-9A0C-0305E82C3301") in id_forms(
+        "0f2504e04f8911d39a0c0305e82c3301"
+    )
+    assert id_key("") is None
 
 
 @given(ids, paddings, paddings, st.booleans(), st.booleans())

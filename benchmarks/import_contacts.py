@@ -1,0 +1,168 @@
+"""Contact import end to end: a generated file → ``importer.run_import`` → contacts.
+
+    .venv/bin/python benchmarks/import_contacts.py --rows 1000000 [--format xlsx] \
+        [--database postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+
+The file has a phone number (written as people do: 0532…, +90 532…, 90532…), first and last
+name, two attributes (a city, text; a birth date, date) and a consent column (ONAY/RET),
+with 1 % bad numbers. Without --database it runs on a temporary SQLite file; with
+--database it creates (and drops) its own database on that server. The run is measured
+from the queued import to DONE (reading, validating, writing, consent events). Prints
+seconds, rows/s and the process's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import random
+import resource
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.scratch import scratch_database
+from interactive import migrate
+from interactive.app import create_app
+from interactive.contacts import importer
+from interactive.contacts.models import (
+    AttributeDefinition,
+    AttributeType,
+    Brand,
+    ContactImport,
+    ImportStatus,
+)
+from interactive.db import db
+from tests.contacts.xlsx import write_xlsx
+
+HEADER = ["Telefon", "Ad", "Soyad", "Şehir", "Doğum tarihi", "İzin"]
+CITIES = ["İstanbul", "İzmir", "Ankara", "Bursa", "Eskişehir", "Muğla"]
+NAMES = ["Ayşe", "Fatma", "Ömer", "Çağlar", "Şükrü", "Ali", "Gül", "İbrahim"]
+
+
+def main() -> None:
+    args = _arguments()
+    folder = Path(tempfile.mkdtemp(prefix="bench-import-"))
+    path = folder / f"contacts.{args.format}"
+    started = time.perf_counter()
+    # In a child process, so that the peak RSS measured below is the import's alone.
+    writer = multiprocessing.get_context("spawn").Process(
+        target=_write_file, args=(path, args.rows)
+    )
+    writer.start()
+    writer.join()
+    print(
+        f"file: {path.stat().st_size / 1e6:.1f} MB, {args.rows:,} rows, "
+        f"written in {time.perf_counter() - started:.1f} s"
+    )
+    url, drop = scratch_database(args.database, folder)
+    try:
+        migrate.upgrade(url)
+        config = {
+            "DATABASE_URL": url,
+            "SECRET_KEY": secrets.token_urlsafe(32),
+            "REDIS_PREFIX": f"bench{secrets.token_hex(3)}",
+            "LOG_LEVEL": "WARNING",
+        }
+        if args.redis:
+            config["REDIS_URL"] = args.redis
+        app = create_app(config, instance_path=folder)
+        with app.app_context():
+            import_id = _queue(path)
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            started = time.perf_counter()
+            status = importer.run_import(import_id, chunk_size=args.chunk)
+            seconds = time.perf_counter() - started
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            record = db.session().get(ContactImport, import_id)
+            assert record is not None
+            db.session().refresh(record)
+        backend = "PostgreSQL" if args.database else "SQLite"
+        print(
+            f"{backend} {args.format}: status={status} rows={record.rows_done:,} "
+            f"created={record.created:,} rejected={record.rejected:,} "
+            f"duplicates={record.duplicates:,} consent_events={record.consent_events:,}"
+        )
+        print(
+            f"{seconds:.1f} s, {record.rows_done / seconds:,.0f} rows/s, "
+            f"peak RSS {peak / 1024:.0f} MB (before the run {before / 1024:.0f} MB)"
+        )
+    finally:
+        drop()
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--format", choices=("csv", "xlsx"), default="csv")
+    parser.add_argument("--chunk", type=int, default=importer.CHUNK_SIZE)
+    parser.add_argument("--database", help="a PostgreSQL server URL (default: SQLite)")
+    parser.add_argument("--redis", help="a Redis URL (default: embedded)")
+    return parser.parse_args()
+
+
+def _rows(count: int) -> Iterator[list[str]]:
+    rng = random.Random(4)
+    numbers = rng.sample(range(10_000_000), count)
+    for n, number in enumerate(numbers):
+        digits = f"53{number:08d}"
+        style = n % 3
+        phone = (f"0{digits}", f"+90 {digits[:3]} {digits[3:6]} {digits[6:]}", f"90{digits}")[style]
+        if n % 100 == 99:
+            phone = f"12{n}"  # not a number anywhere
+        yield [
+            phone,
+            NAMES[n % len(NAMES)],
+            f"Soyad{n}",
+            CITIES[n % len(CITIES)],
+            f"{1 + n % 28:02d}.{1 + n % 12:02d}.{1950 + n % 50}",
+            "ONAY" if n % 5 else "RET",
+        ]
+
+
+def _write_file(path: Path, count: int) -> None:
+    if path.suffix == ".xlsx":
+        write_xlsx(path, [HEADER, *_rows(count)])
+        return
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(",".join(HEADER) + "\n")
+        for row in _rows(count):
+            handle.write(",".join(row) + "\n")
+
+
+def _queue(path: Path) -> int:
+    session = db.session()
+    brand = Brand(code="BENCH", name="Bench")
+    session.add_all(
+        [
+            brand,
+            AttributeDefinition(key="city", label="City", type=AttributeType.TEXT),
+            AttributeDefinition(key="birth_date", label="Birth date", type=AttributeType.DATE),
+        ]
+    )
+    session.flush()
+    record = ContactImport(
+        filename=path.name,
+        path=str(path),
+        status=ImportStatus.QUEUED,
+        mapping={
+            "phone": 0,
+            "first_name": 1,
+            "last_name": 2,
+            "consent": 5,
+            "attributes": {"city": 3, "birth_date": 4},
+        },
+        options={"brand_id": brand.id, "consent_source": "HS_WEB"},
+    )
+    session.add(record)
+    session.commit()
+    return record.id
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Contacts: the address book and its import from CSV and spreadsheet files."""
