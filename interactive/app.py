@@ -130,6 +130,8 @@ def _register_blueprints(app: Flask) -> None:
     from interactive.contacts.consent_views import bp as consent_bp
     from interactive.contacts.import_views import bp as imports_bp
     from interactive.contacts.views import bp as contacts_bp
+    from interactive.outbound.views import bp as campaigns_bp
+    from interactive.shortlinks.views import bp as shortlinks_bp
     from interactive.smpp.views import bp as gateway_bp
     from interactive.web.admin_views import bp as admin_bp
     from interactive.web.errors import register_error_handlers
@@ -142,5 +144,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(contacts_bp, url_prefix="/contacts")
     app.register_blueprint(imports_bp, url_prefix="/imports")
     app.register_blueprint(consent_bp, url_prefix="/consent")
+    app.register_blueprint(campaigns_bp, url_prefix="/campaigns")
+    # Last, at the root: ``/<code>`` only matches what a code looks like, and the app's
+    # own paths (static rules) take precedence over it in any case.
+    app.register_blueprint(shortlinks_bp)
     csrf.exempt(api_bp)
     register_error_handlers(app)

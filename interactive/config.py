@@ -7,6 +7,8 @@ one-line message naming the setting when something is missing or wrong.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -86,6 +88,26 @@ class Config:
     QUIET_HOURS_NO_SUNDAY = False
     #: Largest contact import file accepted, in megabytes.
     IMPORT_MAX_MB = 200
+    #: Salt of the short-link codes (hashids) and key of the click IP hashes. Required in
+    #: production; generated and kept in the instance folder in development. Changing it
+    #: breaks every short link already sent.
+    SHORTLINK_SECRET: str | None = None
+    #: Base of short links, e.g. ``https://k.example`` (a short domain pointed at the web
+    #: process). Empty: the host of the request being served, or ``http://<WEB_BIND>``
+    #: outside a request in development.
+    SHORTLINK_BASE_URL = ""
+    #: Unknown short codes answered per address and minute; past it, every short link from
+    #: that address answers 429 until the minute ends.
+    SHORTLINK_NOT_FOUND_LIMIT = 60
+    #: A click this many seconds or less after its message was submitted or delivered is
+    #: counted as a URL scanner (carriers and mail gateways open links on arrival).
+    SHORTLINK_SCANNER_WINDOW_SECONDS = 5
+    #: Seconds a link's redirect data stays cached in Redis after a hit (0: no cache).
+    SHORTLINK_CACHE_SECONDS = 600
+    #: Key of the HMAC-SHA256 signature on status webhooks (``X-Interactive-Signature``),
+    #: shared with the receivers. Required in production (at least 32 characters); derived
+    #: from SECRET_KEY in development.
+    WEBHOOK_SECRET: str | None = None
     #: The consent registry (İYS) API. Empty: pending registrations are exported as files.
     IYS_URL = ""
     IYS_USERNAME = ""
@@ -171,10 +193,10 @@ def _connections(config: FlaskConfig | dict[str, Any], production: bool) -> tupl
     )
 
 
-def instance_secret_key(instance_path: Path) -> str:
-    """Development only: a random secret kept in the instance folder, shared by every
-    process started from this checkout so that sessions survive restarts."""
-    path = instance_path / "secret_key"
+def instance_secret_key(instance_path: Path, name: str = "secret_key") -> str:
+    """Development only: a random secret kept in the instance folder (file ``name``), shared
+    by every process started from this checkout so that sessions survive restarts."""
+    path = instance_path / name
     if path.exists():
         return path.read_text().strip()
     instance_path.mkdir(parents=True, exist_ok=True)
@@ -249,6 +271,8 @@ def validate(config: FlaskConfig | dict[str, Any], instance_path: Path) -> None:
     config["SMPP_CONNECTION_LIST"] = _connections(config, production)
 
     _audience_settings(config)
+    _shortlink_settings(config, instance_path, production)
+    _webhook_settings(config, production)
 
     secure = config.get("SESSION_COOKIE_SECURE")
     config["SESSION_COOKIE_SECURE"] = (
@@ -281,6 +305,53 @@ def _audience_settings(config: FlaskConfig | dict[str, Any]) -> None:
     config["IMPORT_MAX_MB"] = _coerce_int("IMPORT_MAX_MB", config.get("IMPORT_MAX_MB"), 1)
     if config.get("IYS_URL"):
         _validate_url("IYS_URL", str(config["IYS_URL"]), ("https", "http"))
+
+
+def _shortlink_settings(
+    config: FlaskConfig | dict[str, Any], instance_path: Path, production: bool
+) -> None:
+    secret = config.get("SHORTLINK_SECRET") or None
+    if production:
+        if not secret:
+            raise ConfigError(
+                "INTERACTIVE_SHORTLINK_SECRET is required when INTERACTIVE_ENV=production"
+            )
+        if len(str(secret)) < 16:
+            raise ConfigError("INTERACTIVE_SHORTLINK_SECRET must be at least 16 characters long")
+    elif not secret:
+        secret = instance_secret_key(instance_path, "shortlink_secret")
+    config["SHORTLINK_SECRET"] = str(secret)
+    base = str(config.get("SHORTLINK_BASE_URL") or "").strip().rstrip("/")
+    if base:
+        _validate_url("SHORTLINK_BASE_URL", base, ("https", "http"))
+        if base.count("/") > 2 or "?" in base or "#" in base:
+            raise ConfigError(
+                f"INTERACTIVE_SHORTLINK_BASE_URL must be a scheme and host only, got {base!r}"
+            )
+    config["SHORTLINK_BASE_URL"] = base
+    for key, minimum in (
+        ("SHORTLINK_NOT_FOUND_LIMIT", 1),
+        ("SHORTLINK_SCANNER_WINDOW_SECONDS", 0),
+        ("SHORTLINK_CACHE_SECONDS", 0),
+    ):
+        config[key] = _coerce_int(key, config.get(key), minimum)
+
+
+def _webhook_settings(config: FlaskConfig | dict[str, Any], production: bool) -> None:
+    secret = config.get("WEBHOOK_SECRET") or None
+    if production:
+        if not secret:
+            raise ConfigError(
+                "INTERACTIVE_WEBHOOK_SECRET is required when INTERACTIVE_ENV=production"
+            )
+        if len(str(secret)) < 32:
+            raise ConfigError("INTERACTIVE_WEBHOOK_SECRET must be at least 32 characters long")
+    elif not secret:
+        # Stable for the instance (SECRET_KEY is kept in the instance folder) and distinct
+        # from the key itself, which must never leave the server.
+        key = str(config["SECRET_KEY"]).encode()
+        secret = hmac.new(key, b"interactive status webhooks", hashlib.sha256).hexdigest()
+    config["WEBHOOK_SECRET"] = str(secret)
 
 
 def _window(name: str, value: str, no_sunday: bool) -> Any:

@@ -172,6 +172,47 @@ def bulk_update(
     session.execute(statement, [{f"p_{k}": v for k, v in row.items()} for row in rows])
 
 
+def allocate_ids(session: Session, table: sa.Table, count: int) -> list[int] | None:
+    """On PostgreSQL, ``count`` new ids from the sequence of ``table.id`` (one round
+    trip), so rows can be written with COPY and referenced before they exist; None on
+    other databases (insert with RETURNING there)."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql" or count <= 0:
+        return None
+    result = connection.exec_driver_sql(
+        "SELECT nextval(pg_get_serial_sequence(%(table)s, 'id')) FROM generate_series(1, %(n)s)",
+        {"table": table.name, "n": count},
+    )
+    return [int(value) for (value,) in result]
+
+
+def copy_rows(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows with the same keys (flushes): COPY on PostgreSQL (no statement to
+    build or parse, whatever the number of rows), an executemany elsewhere."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(sa.insert(table), list(rows))
+        return
+    dialect = connection.dialect
+    names = list(rows[0])
+    processors = [
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    ]
+    columns = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
+    target = dialect.identifier_preparer.format_table(table)
+    raw = connection.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:  # type: ignore[union-attr]
+        for row in rows:
+            copy.write_row(
+                [
+                    process(row[name]) if process and row[name] is not None else row[name]
+                    for name, process in zip(names, processors, strict=True)
+                ]
+            )
+
+
 @functools.lru_cache(maxsize=64)
 def _unnest_update(
     dialect: Dialect,

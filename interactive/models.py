@@ -9,6 +9,7 @@ FEATURE_MODELS = (
     "interactive.contacts.models",
     "interactive.outbound.models",
     "interactive.keywords.models",
+    "interactive.shortlinks.models",
 )
 
 

@@ -25,7 +25,13 @@ from interactive.redis_store import get_redis, key
 log = logging.getLogger(__name__)
 
 #: Modules that declare ``PERIODIC: list[Periodic]`` (their feature's ``jobs.py``).
-FEATURE_JOB_MODULES = ("interactive.web.jobs", "interactive.contacts.jobs")
+FEATURE_JOB_MODULES = (
+    "interactive.web.jobs",
+    "interactive.contacts.jobs",
+    "interactive.outbound.jobs",
+    "interactive.shortlinks.jobs",
+    "interactive.outbound.webhook_jobs",
+)
 
 LOCK_TTL_MS = 15_000
 HEARTBEAT_TTL_S = 30

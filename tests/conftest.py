@@ -37,6 +37,8 @@ from interactive.redis_store import start_embedded_redis, stop_embedded_redis
 from interactive.web import service
 from interactive.web.models import Role, User
 
+pytest_plugins = ["tests.gateway_harness"]
+
 TEST_DATABASE_URL = os.environ.get("INTERACTIVE_TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("INTERACTIVE_TEST_REDIS_URL")
 PASSWORD = "correct horse battery"

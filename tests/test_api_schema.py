@@ -9,6 +9,7 @@ import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from interactive.api.openapi import openapi_document
 from tests.conftest import make_api_key
@@ -34,4 +35,10 @@ def test_api_conforms_to_its_document(case: Any, app: Flask, api_key: str) -> No
     # without the key is refused) then reach the app too.
     case.operation.schema.app = app
     case.operation.app = app
-    case.call_and_validate(headers={"Authorization": f"Bearer {api_key}"})
+    # A generated query parameter with an empty name is not sent at all, so the request
+    # that arrives is valid: its acceptance says nothing about rejecting bad data.
+    unsent = bool(case.query) and any(name == "" for name in case.query)
+    case.call_and_validate(
+        headers={"Authorization": f"Bearer {api_key}"},
+        excluded_checks=[negative_data_rejection] if unsent else None,
+    )

@@ -85,6 +85,8 @@ def test_production_cookies_are_secure(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("INTERACTIVE_SECRET_KEY", "s" * 40)
     monkeypatch.setenv("INTERACTIVE_DATABASE_URL", "postgresql+psycopg://db/x")
     monkeypatch.setenv("INTERACTIVE_REDIS_URL", "redis://r:6379/0")
+    monkeypatch.setenv("INTERACTIVE_SHORTLINK_SECRET", "k" * 32)
+    monkeypatch.setenv("INTERACTIVE_WEBHOOK_SECRET", "w" * 40)
     assert load_config(tmp_path)["SESSION_COOKIE_SECURE"] is True
 
 

@@ -28,6 +28,8 @@ MODELS: tuple[type[BaseModel], ...] = (
     schemas.SuppressionIn,
     schemas.SuppressionResults,
     schemas.SuppressionLifted,
+    schemas.LinkCreate,
+    schemas.LinkOut,
 )
 
 ERROR_DESCRIPTIONS = {
@@ -56,7 +58,7 @@ def _errors(*codes: str) -> dict[str, Any]:
 
 def _schemas() -> dict[str, Any]:
     components: dict[str, Any] = {}
-    for model in MODELS:
+    for model in (*MODELS, *CAMPAIGN_MODELS):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(schema.pop("$defs", {}))
         components[model.__name__] = schema
@@ -184,6 +186,386 @@ def _contact_paths(request_body: Any) -> dict[str, Any]:
     }
 
 
+LINK_ID = {
+    "name": "link_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+}
+
+
+def _link_paths(request_body: Any) -> dict[str, Any]:
+    return {
+        "/links": {
+            "post": {
+                "operationId": "createLink",
+                "summary": "Create a standalone short link; answers its code and short URL.",
+                "requestBody": request_body(schemas.LinkCreate),
+                "responses": {
+                    "201": _json(schemas.LinkOut, "The new link."),
+                    **_errors(*AUTH_ERRORS, "400", "415", "422"),
+                },
+            }
+        },
+        "/links/{link_id}": {
+            "parameters": [LINK_ID],
+            "get": {
+                "operationId": "getLink",
+                "summary": "One short link (standalone or a campaign recipient's) with its "
+                "clicks counted by kind: people, link previews, scanners, HEAD/prefetch.",
+                "responses": {
+                    "200": _json(schemas.LinkOut, "The link."),
+                    **_errors(*AUTH_ERRORS, "404"),
+                },
+            },
+        },
+    }
+
+
+# --- Campaigns and single messages (interactive/api/campaigns.py, messages.py) -------------
+
+CAMPAIGN_MODELS: tuple[type[BaseModel], ...] = (
+    schemas.CampaignIn,
+    schemas.CampaignPatch,
+    schemas.CampaignOut,
+    schemas.CampaignPage,
+    schemas.CampaignStats,
+    schemas.RecipientPage,
+    schemas.MessageIn,
+    schemas.MessageCreated,
+    schemas.MessageOut,
+    schemas.StatusWebhookPayload,
+)
+MAX_BIG_ID = 2**63 - 1  # 64-bit ids: messages, recipients
+CAMPAIGN_ID = {
+    "name": "campaign_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+}
+MESSAGE_ID = {
+    "name": "message_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_BIG_ID},
+}
+CAMPAIGN_PROBLEMS = (
+    "`campaign_problems`: the campaign cannot be saved, scheduled or moved as asked; "
+    "`details` has one entry per problem (its `message`)."
+)
+CAMPAIGN_EXAMPLE = {
+    "name": "Spring sale",
+    "traffic": "commercial",
+    "brand_id": 1,
+    "audience": {"lists": [1], "exclude_lists": [2]},
+    "variants": [
+        {
+            "label": "A",
+            "share": 50,
+            "template": 'Merhaba {{ first_name | default("") }}, bahar indirimi başladı: '
+            "https://shop.example/sale",
+        },
+        {"label": "B", "share": 50, "template": "Bahar indirimi: https://shop.example/sale"},
+    ],
+    "send_at": "2026-04-01T10:00:00+03:00",
+    "time_zone": "Europe/Istanbul",
+    "window_start": "09:00",
+    "window_end": "20:00",
+    "holdout_percent": 10,
+}
+MESSAGE_EXAMPLE = {
+    "to": "+905321234567",
+    "text": "Doğrulama kodunuz: 482913",
+    "traffic": "transactional",
+    "status_url": "https://app.example/sms-status",
+    "idempotency_key": "otp-7f3a9c",
+}
+NOT_ELIGIBLE_EXAMPLE = {
+    "error": {
+        "code": "not_eligible",
+        "message": "Outside the recipient's allowed hours; send it again at next_allowed_at.",
+        "details": [
+            {
+                "field": "to",
+                "message": "Outside the recipient's allowed hours; send it again at "
+                "next_allowed_at.",
+                "reason": "quiet_hours",
+                "next_allowed_at": "2026-04-02T05:00:00Z",
+            }
+        ],
+    }
+}
+
+
+def _query_enum(name: str, values: list[str], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "description": description,
+        "schema": {"type": "string", "enum": values},
+    }
+
+
+def _query_int(name: str, minimum: int, maximum: int, default: int | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", "minimum": minimum, "maximum": maximum}
+    if default is not None:
+        schema["default"] = default
+    return {"name": name, "in": "query", "schema": schema}
+
+
+def _conflict(description: str) -> dict[str, Any]:
+    return {"409": _json(schemas.ErrorResponse, description)}
+
+
+def _with_example(body: dict[str, Any], example: dict[str, Any]) -> dict[str, Any]:
+    content = body["content"]["application/json"]
+    return {**body, "content": {"application/json": {**content, "example": example}}}
+
+
+def _enum_values(name: str) -> list[str]:
+    return list(_schemas()[name]["enum"])
+
+
+def _campaign_action(operation_id: str, summary: str) -> dict[str, Any]:
+    return {
+        "parameters": [CAMPAIGN_ID],
+        "post": {
+            "operationId": operation_id,
+            "summary": summary,
+            "responses": {
+                "200": _json(schemas.CampaignOut, "The campaign in its new state."),
+                **_errors(*AUTH_ERRORS, "404"),
+                **_conflict(CAMPAIGN_PROBLEMS),
+            },
+        },
+    }
+
+
+def _campaign_paths(request_body: Any) -> dict[str, Any]:
+    create_body = _with_example(request_body(schemas.CampaignIn), CAMPAIGN_EXAMPLE)
+    return {
+        "/campaigns": {
+            "get": {
+                "operationId": "listCampaigns",
+                "summary": "Campaigns by id, a page at a time, optionally in one state.",
+                "parameters": [
+                    _query_enum("state", _enum_values("CampaignState"), "Only this state."),
+                    _query_int("limit", 1, 200, 50),
+                    _query_int("after", 0, MAX_ID),
+                ],
+                "responses": {
+                    "200": _json(schemas.CampaignPage, "A page of campaigns."),
+                    **_errors(*AUTH_ERRORS, "422"),
+                },
+            },
+            "post": {
+                "operationId": "createCampaign",
+                "summary": "Create a draft campaign (schedule it with /schedule).",
+                "requestBody": create_body,
+                "responses": {
+                    "201": _json(schemas.CampaignOut, "The new draft."),
+                    **_errors(*AUTH_ERRORS, "400", "415", "422"),
+                    **_conflict(CAMPAIGN_PROBLEMS),
+                },
+            },
+        },
+        "/campaigns/{campaign_id}": {
+            "parameters": [CAMPAIGN_ID],
+            "get": {
+                "operationId": "getCampaign",
+                "summary": "One campaign.",
+                "responses": {
+                    "200": _json(schemas.CampaignOut, "The campaign."),
+                    **_errors(*AUTH_ERRORS, "404"),
+                },
+            },
+            "put": {
+                "operationId": "replaceCampaign",
+                "summary": "Replace a draft or scheduled campaign (a scheduled one goes back "
+                "to draft); fields left out take their defaults.",
+                "requestBody": create_body,
+                "responses": {
+                    "200": _json(schemas.CampaignOut, "The campaign, a draft."),
+                    **_errors(*AUTH_ERRORS, "400", "404", "415", "422"),
+                    **_conflict(CAMPAIGN_PROBLEMS),
+                },
+            },
+            "patch": {
+                "operationId": "updateCampaign",
+                "summary": "Change some fields of a draft or scheduled campaign (a scheduled "
+                "one goes back to draft); `variants` and `audience` are replaced whole.",
+                "requestBody": _with_example(
+                    request_body(schemas.CampaignPatch),
+                    {"name": "Spring sale (2nd wave)", "send_at": "2026-04-08T10:00:00+03:00"},
+                ),
+                "responses": {
+                    "200": _json(schemas.CampaignOut, "The campaign, a draft."),
+                    **_errors(*AUTH_ERRORS, "400", "404", "415", "422"),
+                    **_conflict(CAMPAIGN_PROBLEMS),
+                },
+            },
+        },
+        "/campaigns/{campaign_id}/schedule": _campaign_action(
+            "scheduleCampaign",
+            "Draft → scheduled: it starts at `send_at`, or now. 409 lists what keeps it "
+            "from going out (no audience, no brand for commercial traffic, a template error…).",
+        ),
+        "/campaigns/{campaign_id}/unschedule": _campaign_action(
+            "unscheduleCampaign", "Scheduled → draft."
+        ),
+        "/campaigns/{campaign_id}/pause": _campaign_action(
+            "pauseCampaign", "Sending → paused, within seconds: nothing more is submitted."
+        ),
+        "/campaigns/{campaign_id}/resume": _campaign_action(
+            "resumeCampaign", "Paused → sending: its queued messages go out again."
+        ),
+        "/campaigns/{campaign_id}/cancel": _campaign_action(
+            "cancelCampaign",
+            "Stop for good (any state before completed); unsent messages are cancelled.",
+        ),
+        "/campaigns/{campaign_id}/stats": {
+            "parameters": [CAMPAIGN_ID],
+            "get": {
+                "operationId": "getCampaignStats",
+                "summary": "The funnel (targeted → sent → delivered → clicked → converted), "
+                "per variant too, and the progress of the send.",
+                "responses": {
+                    "200": _json(schemas.CampaignStats, "The funnels."),
+                    **_errors(*AUTH_ERRORS, "404"),
+                },
+            },
+        },
+        "/campaigns/{campaign_id}/recipients": {
+            "parameters": [CAMPAIGN_ID],
+            "get": {
+                "operationId": "listCampaignRecipients",
+                "summary": "The decision about each recipient (queued, skipped and why, "
+                "deferred until when…) with its message's state, by id.",
+                "parameters": [
+                    _query_enum("status", _enum_values("RecipientStatus"), "Only this status."),
+                    _query_enum("reason", _enum_values("RecipientReason"), "Only this reason."),
+                    _query_int("limit", 1, 500, 100),
+                    _query_int("after", 0, MAX_BIG_ID),
+                ],
+                "responses": {
+                    "200": _json(schemas.RecipientPage, "A page of recipients."),
+                    **_errors(*AUTH_ERRORS, "404", "422"),
+                },
+            },
+        },
+    }
+
+
+STATUS_CALLBACK = {
+    "{$request.body#/status_url}": {
+        "post": {
+            "summary": "The message reached a final state.",
+            "description": (
+                "Sent once the message is final, at least once (dedupe by `id`); retried "
+                "with exponential backoff (10 s, 20 s, 40 s … at most an hour apart, 10 "
+                "attempts) until the receiver answers 2xx. Check it: recompute "
+                "HMAC-SHA256 over `<X-Interactive-Timestamp>.<raw body>` with the shared "
+                "WEBHOOK_SECRET, compare it in constant time with the hex digest after "
+                "`sha256=` in `X-Interactive-Signature`, and refuse timestamps more than "
+                "5 minutes from your clock."
+            ),
+            "parameters": [
+                {
+                    "name": "X-Interactive-Timestamp",
+                    "in": "header",
+                    "required": True,
+                    "description": "Unix seconds when it was sent; part of the signed text.",
+                    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                },
+                {
+                    "name": "X-Interactive-Signature",
+                    "in": "header",
+                    "required": True,
+                    "description": "`sha256=` and the hex HMAC-SHA256 of `<timestamp>.<body>`.",
+                    "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+                },
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": _ref(schemas.StatusWebhookPayload),
+                        "example": {
+                            "id": 81234,
+                            "state": "delivered",
+                            "error_code": None,
+                            "final_at": "2026-04-01T07:00:04Z",
+                        },
+                    }
+                },
+            },
+            "responses": {"2XX": {"description": "Received; anything else is retried."}},
+        }
+    }
+}
+
+
+def _message_paths(request_body: Any) -> dict[str, Any]:
+    created = _json(schemas.MessageCreated, "Queued for the gateway.")
+    created["content"]["application/json"]["example"] = {
+        "id": 81234,
+        "state": "queued",
+        "parts": 1,
+        "encoding": "UCS2",
+        "to": "+905321234567",
+    }
+    refused = _json(
+        schemas.ErrorResponse,
+        "Well formed but not sent; `code` says why: `invalid_number` (`details[0].reason`: "
+        "too_short, invalid_country_code…), `not_eligible` (`details[0].reason`: "
+        "opted_out, no_consent, consent_revoked, blocked, erased, failing, frequency_cap, "
+        "or quiet_hours with `next_allowed_at`; a commercial message is not deferred, send "
+        "it again then), `unknown_route`, `no_route`, `sender_required`, `invalid_sender`, "
+        "`unknown_brand`, `no_opt_out`, `status_url_refused`, `idempotency_key_reused` "
+        "(the key came with other values) or `idempotency_key_in_use` (the first request "
+        "with it is still running).",
+    )
+    refused["content"]["application/json"]["example"] = NOT_ELIGIBLE_EXAMPLE
+    return {
+        "/messages": {
+            "post": {
+                "operationId": "sendMessage",
+                "summary": "Send one text to one number (an order notice, a one-time code…).",
+                "description": (
+                    "Eligibility is checked first: commercial traffic needs the number's "
+                    "consent for `brand_id` and its allowed hours; an opted-out number gets "
+                    "only transactional messages. With `idempotency_key`, a repeat of the "
+                    "same request from the same API key within 24 hours answers the first "
+                    "message (200) instead of sending another."
+                ),
+                "requestBody": _with_example(request_body(schemas.MessageIn), MESSAGE_EXAMPLE),
+                "responses": {
+                    "201": created,
+                    "200": _json(
+                        schemas.MessageCreated,
+                        "The idempotency key was seen: the message created then, as it is now.",
+                    ),
+                    **_errors(*AUTH_ERRORS, "400", "415", "422"),
+                    "409": refused,
+                },
+                "callbacks": {"statusWebhook": STATUS_CALLBACK},
+            }
+        },
+        "/messages/{message_id}": {
+            "parameters": [MESSAGE_ID],
+            "get": {
+                "operationId": "getMessage",
+                "summary": "A message's state, its parts with theirs, times and error code, "
+                "and its status webhook.",
+                "responses": {
+                    "200": _json(schemas.MessageOut, "The message."),
+                    **_errors(*AUTH_ERRORS, "404"),
+                },
+            },
+        },
+    }
+
+
 USER_ID = {
     "name": "user_id",
     "in": "path",
@@ -285,5 +667,8 @@ def openapi_document() -> dict[str, Any]:
                 },
             },
             **_contact_paths(request_body),
+            **_campaign_paths(request_body),
+            **_message_paths(request_body),
+            **_link_paths(request_body),
         },
     }

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from interactive.contacts.registry import HS_SOURCES
+from interactive.outbound.models import (
+    CampaignState,
+    Goal,
+    PartState,
+    RecipientReason,
+    RecipientStatus,
+    Recurrence,
+    Traffic,
+)
 from interactive.web.service import EMAIL_PATTERN
 
 RoleName = Literal["admin", "marketer", "desk", "viewer"]
@@ -260,3 +277,464 @@ class SuppressionLifted(BaseModel):
     phone: str
     lifted: bool
     suppressed: list[str] = Field(description="Reasons that still apply.")
+
+
+# --- Short links (interactive/api/links.py) ---------------------------------------------
+
+LinkStatusName = Literal["active", "disabled", "expired"]
+UtmValue = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
+
+
+def _datetime_text(value: Any) -> Any:
+    # JSON carries times as text; a number is not read as a POSIX time.
+    if not isinstance(value, str):
+        raise ValueError("a date-time string is required")
+    return value
+
+
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # Only at the ends of the calendar (year 1 or 9999 with an offset).
+        if value.year == 1:
+            return datetime.min.replace(tzinfo=UTC)
+        return datetime.max.replace(tzinfo=UTC)
+
+
+ApiDateTime = Annotated[datetime, BeforeValidator(_datetime_text), AfterValidator(_as_utc)]
+
+
+class UtmIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    utm_source: UtmValue | None = None
+    utm_medium: UtmValue | None = None
+    utm_campaign: UtmValue | None = None
+    utm_term: UtmValue | None = None
+    utm_content: UtmValue | None = None
+
+
+# An absolute http(s) URL: a host name (letters, digits, hyphens; IDNs in their xn-- form)
+# or IPv4 address, an optional port, then anything without spaces, controls or backslashes.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+WEB_URL = rf"^[Hh][Tt][Tt][Pp][Ss]?://(?:{_LABEL}\.)*{_LABEL}\.?(?::{_PORT})?(?:[/?#][^\x00-\x20\x7f\\]*)?$"
+
+
+class LinkCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target_url: str = Field(
+        max_length=2048,
+        pattern=WEB_URL,
+        description="Where the link leads: an absolute http or https URL.",
+    )
+    name: str | None = Field(
+        default=None, max_length=120, pattern=NO_NUL, description="Shown in the link list."
+    )
+    expires_at: ApiDateTime | None = Field(
+        default=None,
+        description="From then on the link answers 410 (or leads to `fallback_url`); "
+        "without an offset it is UTC. A time already past makes the link expired at once.",
+    )
+    fallback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=WEB_URL,
+        description="Where an expired or disabled link leads instead of answering 410.",
+    )
+    utm: UtmIn | None = Field(
+        default=None, description="utm_* parameters appended to the target on each click."
+    )
+
+
+class ClickCounts(BaseModel):
+    human: int
+    preview: int = Field(description="Link previews (WhatsApp, iMessage, Outlook…).")
+    scanner: int = Field(description="URL scanners, scripts and headless browsers.")
+    head: int = Field(description="HEAD requests and browser prefetches.")
+    total: int
+
+
+class LinkOut(BaseModel):
+    id: int
+    code: str
+    short_url: str
+    target_url: str
+    name: str | None
+    fallback_url: str | None
+    utm: dict[str, str] | None
+    expires_at: datetime | None
+    status: LinkStatusName
+    campaign_id: int | None
+    created_at: datetime
+    clicks: ClickCounts
+
+
+# --- Campaigns and single messages (interactive/api/campaigns.py, messages.py) ------------
+# Request bodies are strict (no "1" for 1, no 1 for true, no number for a time), so that
+# what the server accepts is exactly what the document describes.
+
+STRICT = ConfigDict(extra="forbid", strict=True)
+MAX_INT_ID = 2**31 - 1
+CampaignTrafficName = Literal["commercial", "informational"]
+TrafficName = Literal["informational", "commercial", "transactional"]
+GoalName = Literal["clicks", "conversion", "reply"]
+RecurrenceName = Literal["none", "daily", "weekly", "monthly"]
+
+
+def _json_int(value: Any) -> Any:
+    # JSON Schema counts 52.0 as an integer; true is not one.
+    if isinstance(value, bool):
+        raise ValueError("an integer is required")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_int)]
+# Bounds before the validator, so that the document shows them as minimum and maximum.
+RowId = Annotated[int, Field(ge=1, le=MAX_INT_ID), BeforeValidator(_json_int)]
+PerSecond = Annotated[int, Field(ge=1, le=100_000), BeforeValidator(_json_int)]
+ValidityMinutes = Annotated[int, Field(ge=1, le=99 * 24 * 60), BeforeValidator(_json_int)]
+TimeOfDay = Annotated[
+    str,
+    Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM, 24-hour clock."),
+]
+UtmKey = Annotated[str, Field(pattern=r"^utm_[a-z_]{1,20}$")]
+UtmText = Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL)]
+# Constraints inside the type, so that they stay in the document when the field is nullable.
+RouteName = Annotated[str, Field(max_length=64, pattern=NO_NUL)]
+SenderText = Annotated[str, Field(max_length=16, pattern=NO_NUL)]
+GoalValue = Annotated[str, Field(max_length=64, pattern=NO_NUL)]
+IdempotencyKey = Annotated[str, Field(min_length=1, max_length=255, pattern=NO_NUL)]
+
+
+def _offset_text(value: Any) -> Any:
+    # JSON carries times as text; a number is not read as a POSIX time.
+    if not isinstance(value, str):
+        raise ValueError("a date-time string with an offset is required")
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # Valid date-time text (0001-01-01T00:30+01:00) outside Python's range in UTC: the
+        # view refuses it as a problem of the campaign, not as malformed input.
+        return value
+
+
+OffsetDateTime = Annotated[
+    AwareDatetime,
+    BeforeValidator(_offset_text),
+    AfterValidator(_in_utc),
+    Field(strict=False, description="ISO 8601 with an offset; answered in UTC."),
+]
+
+
+def _drop_defaults(schema: dict[str, Any]) -> None:
+    # A field left out of a PATCH keeps its value: there is no default to document.
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+
+
+class AudienceIn(BaseModel):
+    model_config = STRICT
+
+    lists: list[RowId] = Field(default_factory=list, max_length=100, description="List ids.")
+    segments: list[RowId] = Field(default_factory=list, max_length=100)
+    exclude_lists: list[RowId] = Field(default_factory=list, max_length=100)
+    exclude_segments: list[RowId] = Field(default_factory=list, max_length=100)
+
+
+class VariantIn(BaseModel):
+    model_config = STRICT
+
+    label: Text = Field(min_length=1, max_length=8, pattern=NO_NUL, examples=["A"])
+    share: JsonInt = Field(default=100, ge=0, le=100, description="Percent of the recipients.")
+    template: FreeText = Field(
+        max_length=5000,
+        description="The text, a sandboxed Jinja template: "
+        '`Merhaba {{ first_name | default("") }}, ...`. URLs become per-recipient short links.',
+    )
+
+
+class CampaignIn(BaseModel):
+    """A whole campaign (create, or replace with PUT). Left out: the defaults below."""
+
+    model_config = STRICT
+
+    name: Text = Field(min_length=1, max_length=200, pattern=NO_NUL)
+    traffic: CampaignTrafficName
+    variants: list[VariantIn] = Field(min_length=1, max_length=5)
+    brand_id: RowId | None = Field(default=None, description="Required for commercial traffic.")
+    route: RouteName | None = Field(default=None, description="Default: the first route.")
+    sender: SenderText | None = Field(
+        default=None, description="Default: the route's first short code."
+    )
+    goal: GoalName = "clicks"
+    goal_value: GoalValue | None = None
+    audience: AudienceIn = Field(default_factory=AudienceIn)
+    holdout_percent: JsonInt = Field(default=0, ge=0, le=50)
+    send_at: OffsetDateTime | None = Field(default=None, description="Null: when scheduled.")
+    time_zone: TimezoneName = "Europe/Istanbul"
+    recurrence: RecurrenceName = "none"
+    recurrence_end: OffsetDateTime | None = None
+    window_start: TimeOfDay | None = None
+    window_end: TimeOfDay | None = None
+    rate_per_second: PerSecond | None = None
+    validity_minutes: ValidityMinutes | None = None
+    track_links: bool = True
+    utm: dict[UtmKey, UtmText] = Field(
+        default_factory=dict, max_length=10, json_schema_extra={"additionalProperties": False}
+    )
+
+
+class CampaignPatch(BaseModel):
+    """Only the fields given change; null clears a field that may be empty."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_drop_defaults)
+
+    # Typed without None: a field may be left out, but not given as null.
+    name: Text = Field(default=None, min_length=1, max_length=200, pattern=NO_NUL)  # type: ignore[assignment]
+    traffic: CampaignTrafficName = None  # type: ignore[assignment]
+    variants: list[VariantIn] = Field(default=None, min_length=1, max_length=5)  # type: ignore[arg-type]
+    brand_id: RowId | None = None
+    route: RouteName = None  # type: ignore[assignment]
+    sender: SenderText = None  # type: ignore[assignment]
+    goal: GoalName = None  # type: ignore[assignment]
+    goal_value: GoalValue | None = None
+    audience: AudienceIn = None  # type: ignore[assignment]
+    holdout_percent: JsonInt = Field(default=None, ge=0, le=50)  # type: ignore[assignment]
+    send_at: OffsetDateTime | None = None
+    time_zone: TimezoneName = None  # type: ignore[assignment]
+    recurrence: RecurrenceName = None  # type: ignore[assignment]
+    recurrence_end: OffsetDateTime | None = None
+    window_start: TimeOfDay | None = None
+    window_end: TimeOfDay | None = None
+    rate_per_second: PerSecond | None = None
+    validity_minutes: ValidityMinutes | None = None
+    track_links: bool = None  # type: ignore[assignment]
+    utm: dict[UtmKey, UtmText] = Field(
+        default=None,  # type: ignore[arg-type]
+        max_length=10,
+        json_schema_extra={"additionalProperties": False},
+    )
+
+
+class VariantOut(BaseModel):
+    id: int
+    label: str
+    share: int
+    template: str
+
+
+class AudienceOut(BaseModel):
+    lists: list[int]
+    segments: list[int]
+    exclude_lists: list[int]
+    exclude_segments: list[int]
+
+
+class CampaignOut(BaseModel):
+    id: int
+    name: str
+    state: CampaignState
+    traffic: Traffic
+    brand_id: int | None
+    route: str
+    sender: str
+    goal: Goal
+    goal_value: str | None
+    audience: AudienceOut
+    holdout_percent: int
+    send_at: datetime | None
+    time_zone: str
+    recurrence: Recurrence
+    recurrence_end: datetime | None
+    next_run_at: datetime | None = Field(description="When the next run starts (scheduled).")
+    window_start: str | None
+    window_end: str | None
+    rate_per_second: int | None
+    validity_minutes: int | None
+    track_links: bool
+    utm: dict[str, str]
+    variants: list[VariantOut]
+    created_by: int | None = Field(description="The user who created it (an API key's owner).")
+    created_at: datetime
+    updated_at: datetime
+
+
+class CampaignPage(BaseModel):
+    items: list[CampaignOut]
+    next_cursor: int | None = Field(
+        description="Pass as `after` to get the next page; null on the last page."
+    )
+
+
+class FunnelOut(BaseModel):
+    targeted: int
+    eligible: int
+    held_out: int
+    deferred: int
+    skipped: int
+    queued: int
+    sent: int
+    delivered: int
+    failed: int
+    clicks: int = Field(description="Human clicks.")
+    clicks_raw: int = Field(description="Every click, bots and previews included.")
+    clickers: int = Field(description="Recipients with a human click.")
+    conversions: int
+    revenue: str = Field(description="A decimal number, as text.")
+    reasons: dict[str, int] = Field(description="Recipients without a message, by reason.")
+    click_rate: float | None = Field(description="Clickers per delivered message.")
+    delivery_rate: float | None = Field(description="Delivered per sent message.")
+
+
+class VariantFunnel(BaseModel):
+    variant_id: int | None = Field(description="Null: recipients skipped before a variant.")
+    label: str | None
+    funnel: FunnelOut
+
+
+class ProgressOut(BaseModel):
+    chunks: int
+    done: int
+
+
+class CampaignStats(BaseModel):
+    campaign_id: int
+    state: CampaignState
+    funnel: FunnelOut
+    variants: list[VariantFunnel]
+    progress: ProgressOut
+
+
+class RecipientOut(BaseModel):
+    id: int
+    contact_id: int
+    phone: str
+    variant_id: int | None
+    status: RecipientStatus
+    reason: RecipientReason | None
+    not_before: datetime | None = Field(description="When a deferred recipient is sent.")
+    message_id: int | None
+    message_state: PartState | None
+    decided_at: datetime
+
+
+class RecipientPage(BaseModel):
+    items: list[RecipientOut]
+    next_cursor: int | None
+
+
+class MessageIn(BaseModel):
+    """One text to one number."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "if": {"properties": {"traffic": {"const": "commercial"}}, "required": ["traffic"]},
+            "then": {"required": ["brand_id"], "properties": {"brand_id": {"type": "integer"}}},
+        },
+    )
+
+    to: Text = Field(
+        min_length=1,
+        max_length=64,
+        pattern=NO_NUL,
+        description="The number, in any usual notation; without a country code it is of "
+        "the DEFAULT_REGION setting.",
+    )
+    text: Text = Field(min_length=1, max_length=1600, pattern=NO_NUL)
+    traffic: TrafficName = Field(
+        default="informational",
+        description="`commercial` needs the recipient's consent for `brand_id` and the "
+        "allowed hours; `informational` goes to every number not suppressed; "
+        "`transactional` (codes, answers to the customer's own request) even to a number "
+        "that opted out.",
+    )
+    brand_id: RowId | None = Field(default=None, description="Required for commercial traffic.")
+    route: RouteName | None = Field(default=None, description="Default: the first route.")
+    sender: SenderText | None = Field(
+        default=None, description="Default: the route's first short code."
+    )
+    status_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        pattern=r"^https?://[^\x00-\x20\x7f\\]+$",
+        description="Gets a signed POST when the message reaches a final state (https to "
+        "a public address in production).",
+    )
+    idempotency_key: IdempotencyKey | None = Field(
+        default=None,
+        description="The same key from the same API key within 24 hours answers the "
+        "message already created (200) instead of sending another.",
+    )
+
+    @model_validator(mode="after")
+    def _commercial_needs_a_brand(self) -> MessageIn:
+        if self.traffic == "commercial" and self.brand_id is None:
+            raise ValueError("brand_id is required for commercial traffic")
+        return self
+
+
+class MessageCreated(BaseModel):
+    id: int
+    state: PartState
+    parts: int = Field(description="How many SMS parts it is sent in.")
+    encoding: str = Field(description="GSM7 or UCS2.")
+    to: str = Field(description="The number in E.164.")
+
+
+class MessagePartOut(BaseModel):
+    seq: int
+    state: PartState
+    error_code: int | None
+    submitted_at: datetime | None
+    accepted_at: datetime | None
+    final_at: datetime | None
+
+
+class StatusWebhookOut(BaseModel):
+    url: str
+    state: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+class MessageOut(BaseModel):
+    id: int
+    to: str
+    sender: str
+    route: str
+    traffic: Traffic
+    state: PartState
+    encoding: str
+    error_code: int | None
+    campaign_id: int | None
+    brand_id: int | None
+    created_at: datetime
+    submitted_at: datetime | None
+    final_at: datetime | None
+    parts: list[MessagePartOut]
+    status_webhook: StatusWebhookOut | None = Field(
+        description="The status webhook, while it is kept (7 days)."
+    )
+
+
+class StatusWebhookPayload(BaseModel):
+    """The body POSTed to a message's ``status_url`` once it reaches a final state."""
+
+    id: int = Field(description="The message id; deliveries may repeat, dedupe by it.")
+    state: PartState
+    error_code: int | None = Field(description="The SMSC's error code, if it gave one.")
+    final_at: datetime

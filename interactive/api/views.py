@@ -145,7 +145,8 @@ def _int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not minimum <= int(raw) <= maximum:
+    # isdigit() alone accepts "³" and other digits int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or not minimum <= int(raw) <= maximum:
         raise ApiError(
             422,
             f"'{name}' must be a whole number from {minimum} to {maximum}.",
@@ -236,4 +237,7 @@ def update_user(user_id: int) -> Response:
 
 
 # Routes of other features on this blueprint (imported last: they use the helpers above).
+from interactive.api import campaigns as _campaigns  # noqa: E402, F401
 from interactive.api import contacts as _contacts  # noqa: E402, F401
+from interactive.api import links as _links  # noqa: E402, F401
+from interactive.api import messages as _messages  # noqa: E402, F401

@@ -48,6 +48,7 @@ from interactive.contacts.models import (
 from interactive.db import db, utcnow
 from interactive.redis_store import get_redis
 from interactive.web.auth import require
+from interactive.web.csv_safe import neutralise
 from interactive.web.models import Permission
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,6 @@ TYPES = {
     AttributeType.BOOLEAN: _l("yes/no"),
 }
 _KEY = re.compile(r"[^a-z0-9_]+")
-_PHONE_LIKE = re.compile(r"^\+\d{6,15}$")
 
 
 _ASCII = str.maketrans("şçğöüıâîû", "scgouiaiu")
@@ -472,10 +472,3 @@ def _error_rows(import_id: int, page: int = 5000) -> Any:
         if len(rows) < page:
             return
         last = rows[-1][0]
-
-
-def neutralise(value: str) -> str:
-    """A cell a spreadsheet will not run as a formula; phone numbers stay readable."""
-    if value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _PHONE_LIKE.match(value):
-        return "'" + value
-    return value

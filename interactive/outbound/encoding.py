@@ -25,6 +25,7 @@ in ``gsm_tables``.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -99,9 +100,34 @@ def count_segments(
     ``ref_16bit`` whether concatenated parts carry a 16-bit reference (one octet more).
     Pure function, no side effects.
     """
+    if _PLAIN_CHARS.issuperset(text):
+        return _count_simple("GSM7", len(text), ref_16bit)
+    # UCS-2 with no surrogate pair: every character is one unit, none can straddle.
+    if (
+        not turkish_shift
+        and _gsm_tokens(text, tables.DEFAULT_EXTENSION_CODES) is None
+        and all(ord(char) < 0x10000 for char in text)
+    ):
+        return _count_simple("UCS2", len(text), ref_16bit)
     layout = _choose_layout(text, turkish_shift, ref_16bit)
     units = sum(token.units for chunk in layout.chunks for token in chunk)
     return SegmentCount(layout.encoding, len(layout.chunks), units, layout.capacity)
+
+
+@functools.lru_cache(maxsize=8)
+def _capacities(encoding: Encoding, ref_16bit: bool) -> tuple[int, int]:
+    """(capacity of a single message, capacity of a concatenated part) in units."""
+    single = _build_udh(1, 1, 0, ref_16bit=ref_16bit, turkish_shift=False)
+    concat = _build_udh(2, 1, 0, ref_16bit=ref_16bit, turkish_shift=False)
+    return _capacity(encoding, len(single)), _capacity(encoding, len(concat))
+
+
+def _count_simple(encoding: Encoding, units: int, ref_16bit: bool) -> SegmentCount:
+    """Counting for text whose every character is one unit (nothing to keep together)."""
+    single, per_part = _capacities(encoding, ref_16bit)
+    if units <= single:
+        return SegmentCount(encoding, 1, units, single)
+    return SegmentCount(encoding, -(-units // per_part), units, per_part)
 
 
 def split(

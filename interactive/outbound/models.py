@@ -45,6 +45,7 @@ class PartState(enum.StrEnum):
     EXPIRED = "expired"
     DELETED = "deleted"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # its campaign was cancelled before it was submitted
 
 
 class Message(Base):
@@ -136,3 +137,211 @@ class DeliveryReceipt(Base):
         sa.ForeignKey("message_parts.id", ondelete="SET NULL")
     )
     matched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- Campaigns ----------------------------------------------------------------------------
+
+
+class CampaignState(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class Goal(enum.StrEnum):
+    CLICKS = "clicks"
+    CONVERSION = "conversion"  # ``goal_value``: the conversion event's name
+    REPLY = "reply"  # ``goal_value``: the keyword a reply should carry
+
+
+class Recurrence(enum.StrEnum):
+    NONE = "none"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+
+class Campaign(Base):
+    """A message to an audience, sent once (now or at ``send_at``) or on a recurrence.
+
+    ``audience`` holds ids: ``{"lists": [..], "segments": [..], "exclude_lists": [..],
+    "exclude_segments": [..]}``; a contact in several included lists is one recipient.
+    Times are UTC; ``time_zone`` is the zone the marketer scheduled in (recurrences and
+    the send window follow its wall clock).
+    """
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        sa.CheckConstraint("holdout_percent BETWEEN 0 AND 50", name="holdout_percent"),
+        sa.CheckConstraint("rate_per_second IS NULL OR rate_per_second > 0", name="rate"),
+        sa.Index("ix_campaigns_state_next_run_at", "state", "next_run_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    goal: Mapped[Goal] = mapped_column(enum_by_value(Goal, "campaign_goal"), default=Goal.CLICKS)
+    goal_value: Mapped[str | None] = mapped_column(sa.String(64))
+    traffic: Mapped[Traffic] = mapped_column(enum_by_value(Traffic, "campaign_traffic"))
+    brand_id: Mapped[int | None] = mapped_column(sa.ForeignKey("brands.id"))
+    sender: Mapped[str] = mapped_column(sa.String(16))
+    connection: Mapped[str] = mapped_column(sa.String(64))
+    audience: Mapped[dict[str, list[int]]] = mapped_column(sa.JSON, default=dict)
+    holdout_percent: Mapped[int] = mapped_column(default=0)
+    state: Mapped[CampaignState] = mapped_column(
+        enum_by_value(CampaignState, "campaign_state"), default=CampaignState.DRAFT
+    )
+    time_zone: Mapped[str] = mapped_column(sa.String(64), default="Europe/Istanbul")
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: when scheduled
+    recurrence: Mapped[Recurrence] = mapped_column(
+        enum_by_value(Recurrence, "campaign_recurrence"), default=Recurrence.NONE
+    )
+    recurrence_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The next occurrence to start (SCHEDULED), set when scheduled and after each run.
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Send window on the campaign's wall clock, minutes after midnight (on top of quiet hours).
+    window_start: Mapped[int | None]
+    window_end: Mapped[int | None]
+    rate_per_second: Mapped[int | None]
+    validity_minutes: Mapped[int | None]
+    # Shorten every URL of the text per recipient (a URL written ``{{ keep("…") }}`` stays).
+    track_links: Mapped[bool] = mapped_column(default=True)
+    utm: Mapped[dict[str, str]] = mapped_column(sa.JSON, default=dict)
+    created_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    variants: Mapped[list[Variant]] = relationship(
+        back_populates="campaign", order_by="Variant.id", cascade="all, delete-orphan"
+    )
+
+
+class Variant(Base):
+    """One text of a campaign; recipients are split over variants by ``share`` (percent)."""
+
+    __tablename__ = "campaign_variants"
+    __table_args__ = (
+        sa.UniqueConstraint("campaign_id", "label"),
+        sa.CheckConstraint("share BETWEEN 0 AND 100", name="share"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(sa.String(8))
+    share: Mapped[int] = mapped_column(default=100)
+    template: Mapped[str] = mapped_column(sa.Text, default="")
+
+    campaign: Mapped[Campaign] = relationship(back_populates="variants")
+
+
+class RunState(enum.StrEnum):
+    EXPANDING = "expanding"  # chunks being turned into messages
+    SENT = "sent"  # every chunk done; deferred recipients may still be waiting
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class CampaignRun(Base):
+    """One occurrence of a campaign (a recurring one has many). Its audience is cut into
+    chunks of contact ids when it starts; ``pace_at`` is when the next message may go
+    under the campaign's throughput cap."""
+
+    __tablename__ = "campaign_runs"
+    __table_args__ = (sa.UniqueConstraint("campaign_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int]
+    state: Mapped[RunState] = mapped_column(
+        enum_by_value(RunState, "campaign_run_state"), default=RunState.EXPANDING
+    )
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pace_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ChunkState(enum.StrEnum):
+    PENDING = "pending"
+    QUEUED = "queued"  # a job was enqueued at ``queued_at``
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class CampaignChunk(Base):
+    """Contacts ``first_contact_id..last_contact_id`` of a run's audience: one job's work."""
+
+    __tablename__ = "campaign_chunks"
+    __table_args__ = (
+        sa.UniqueConstraint("run_id", "seq"),
+        sa.Index("ix_campaign_chunks_state", "state", "run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign_runs.id", ondelete="CASCADE"))
+    seq: Mapped[int]
+    first_contact_id: Mapped[int] = mapped_column(BigId)
+    last_contact_id: Mapped[int] = mapped_column(BigId)
+    state: Mapped[ChunkState] = mapped_column(
+        enum_by_value(ChunkState, "campaign_chunk_state"), default=ChunkState.PENDING
+    )
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RecipientStatus(enum.StrEnum):
+    QUEUED = "queued"  # a message was created (``message_id``)
+    SKIPPED = "skipped"  # not eligible (``reason``)
+    DEFERRED = "deferred"  # quiet hours or the send window: sent from ``not_before``
+    HELD_OUT = "held_out"  # the control group: selected, never sent, measured
+    CANCELLED = "cancelled"  # deferred, then the campaign was cancelled
+
+
+class RecipientReason(enum.StrEnum):
+    """Why a recipient got no message (now); the eligibility reasons plus the campaign's."""
+
+    ERASED = "erased"
+    BLOCKED = "blocked"
+    FAILING = "failing"
+    OPTED_OUT = "opted_out"
+    NO_CONSENT = "no_consent"
+    CONSENT_REVOKED = "consent_revoked"
+    FREQUENCY_CAP = "frequency_cap"
+    QUIET_HOURS = "quiet_hours"
+    SEND_WINDOW = "send_window"
+    INVALID_NUMBER = "invalid_number"
+    HOLDOUT = "holdout"
+    TEMPLATE_ERROR = "template_error"
+    CANCELLED = "cancelled"
+
+
+class Recipient(Base):
+    """The decision about one contact in one run: at most one per (run, contact), which
+    makes re-running a chunk create nothing twice."""
+
+    __tablename__ = "campaign_recipients"
+    __table_args__ = (
+        sa.UniqueConstraint("run_id", "contact_id"),
+        sa.Index("ix_campaign_recipients_status_not_before", "status", "not_before"),
+        sa.Index("ix_campaign_recipients_campaign_id_status", "campaign_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="CASCADE"))
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign_runs.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(BigId)
+    phone: Mapped[str] = mapped_column(sa.String(21))
+    variant_id: Mapped[int | None]
+    status: Mapped[RecipientStatus] = mapped_column(
+        enum_by_value(RecipientStatus, "recipient_status")
+    )
+    reason: Mapped[RecipientReason | None] = mapped_column(
+        enum_by_value(RecipientReason, "recipient_reason")
+    )
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[int | None] = mapped_column(BigId)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -17,11 +17,20 @@ from sqlalchemy.orm import Session
 from interactive.db import utcnow
 from interactive.outbound import delivery
 from interactive.outbound.encoding import count_segments
-from interactive.outbound.models import Message, MessagePart, PartState, Traffic
+from interactive.outbound.models import (
+    Campaign,
+    CampaignState,
+    Message,
+    MessagePart,
+    PartState,
+    Traffic,
+)
 from interactive.outbound.states import FINAL
 from interactive.streams import publish_after_commit
 
 log = logging.getLogger(__name__)
+
+HELD_CAMPAIGNS = (CampaignState.PAUSED, CampaignState.CANCELLED)
 
 
 def outbound_stream(prefix: str, connection: str) -> str:
@@ -114,7 +123,13 @@ def claim(
             Message.flash,
             Message.validity_minutes,
         )
-        .where(Message.id.in_(list(message_ids)), Message.state == PartState.QUEUED)
+        .outerjoin(Campaign, Campaign.id == Message.campaign_id)
+        .where(
+            Message.id.in_(list(message_ids)),
+            Message.state == PartState.QUEUED,
+            # A paused or cancelled campaign's messages wait (resume publishes them again).
+            sa.or_(Message.campaign_id.is_(None), Campaign.state.not_in(HELD_CAMPAIGNS)),
+        )
         .order_by(Message.id)
     ).all()
     numbers = sorted({row.destination for row in rows if row.traffic != Traffic.TRANSACTIONAL})
@@ -138,12 +153,20 @@ def claim(
     blocked = [c.id for c in claimed if c.suppressed]
     queued = MessagePart.state == PartState.QUEUED
     if sending:
-        session.execute(
-            sa.update(MessagePart)
-            .where(MessagePart.message_id.in_(sending), queued)
-            .values(state=PartState.SUBMITTING, submitted_at=now)
-            .execution_options(synchronize_session=False)
+        # Only parts still QUEUED now: a cancel may have finished some since the SELECT.
+        taken = set(
+            session.scalars(
+                sa.update(MessagePart)
+                .where(MessagePart.message_id.in_(sending), queued)
+                .values(state=PartState.SUBMITTING, submitted_at=now)
+                .returning(MessagePart.message_id)
+                .execution_options(synchronize_session=False)
+            )
         )
+        if len(taken) < len(sending):
+            claimed = [c for c in claimed if c.suppressed or c.id in taken]
+            sending = [m for m in sending if m in taken]
+    if sending:
         session.execute(
             sa.update(Message)
             .where(Message.id.in_(sending))

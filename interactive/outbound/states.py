@@ -13,7 +13,16 @@ from collections.abc import Iterable
 from interactive.outbound.models import PartState as S
 
 FINAL = frozenset(
-    {S.REJECTED, S.SUPPRESSED, S.DELIVERED, S.UNDELIVERABLE, S.EXPIRED, S.DELETED, S.FAILED}
+    {
+        S.REJECTED,
+        S.SUPPRESSED,
+        S.DELIVERED,
+        S.UNDELIVERABLE,
+        S.EXPIRED,
+        S.DELETED,
+        S.FAILED,
+        S.CANCELLED,
+    }
 )
 
 RANK = {
@@ -45,6 +54,7 @@ _MESSAGE_ORDER = [
     S.UNKNOWN,
     S.ACCEPTED,
     S.SUPPRESSED,
+    S.CANCELLED,
     S.REJECTED,
     S.FAILED,
     S.UNDELIVERABLE,

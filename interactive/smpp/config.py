@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
+from decimal import Decimal
 from typing import Any, Literal
 
 BindMode = Literal["transceiver", "tx_rx"]
@@ -123,6 +125,13 @@ class SmppConnection:
     #: Seconds to wait for the missing parts of a concatenated MO before storing what
     #: arrived, flagged partial.
     mo_reassembly_timeout: float = 60.0
+    #: What one submitted part costs on this route (shown before a campaign is sent).
+    price_per_part: Decimal = Decimal(0)
+    #: ISO 4217 code of ``price_per_part``.
+    currency: str = "TRY"
+    #: The operator appends its routing code (" B001") to alphanumeric-sender bulk SMS on
+    #: this route (Turkish operators do): campaigns budget those characters, never add them.
+    operator_code: bool = False
 
     def __post_init__(self) -> None:
         for key, rule in _RULES.items():
@@ -252,6 +261,24 @@ def _optional(rule: Rule) -> Rule:
     return check
 
 
+def _price(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError("must be a number")
+    try:
+        price = Decimal(str(value))
+    except ArithmeticError:
+        raise ValueError("must be a number") from None
+    if not price.is_finite() or price < 0:
+        raise ValueError("must be a number of at least 0")
+    return price
+
+
+def _currency(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{3}", value):
+        raise ValueError("must be a three-letter currency code such as TRY")
+    return value
+
+
 def _status_codes(value: Any) -> frozenset[int]:
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise ValueError("must be a list of command_status codes")
@@ -306,6 +333,9 @@ _RULES: Mapping[str, Rule] = {
     "validity_period": _optional(_integer(1, MAX_VALIDITY)),
     "resend_unknown_informational": _boolean,
     "mo_reassembly_timeout": _seconds(),
+    "price_per_part": _price,
+    "currency": _currency,
+    "operator_code": _boolean,
 }
 _FIELD_NAMES = frozenset(f.name for f in fields(SmppConnection))
 assert set(_RULES) == _FIELD_NAMES, "every SmppConnection field needs a validation rule"

@@ -64,9 +64,11 @@ def _handset_enabled() -> bool:
 # Sections in the order of the navigation: (endpoint, label, permission, shown when).
 SECTIONS: list[tuple[str, object, Permission, Callable[[], bool] | None]] = [
     ("web.dashboard", _l("Dashboard"), Permission.DASHBOARD, None),
+    ("campaigns.index", _l("Campaigns"), Permission.CAMPAIGNS, None),
     ("contacts.index", _l("Contacts"), Permission.AUDIENCES, None),
     ("imports.index", _l("Imports"), Permission.AUDIENCES, None),
     ("consent.registry_page", _l("Consent"), Permission.AUDIENCES, None),
+    ("shortlinks.index", _l("Links"), Permission.LINKS, None),
     ("gateway.handset", _l("Handset"), Permission.CAMPAIGNS, _handset_enabled),
     ("gateway.status", _l("Gateway"), Permission.GATEWAY, None),
     ("admin.users", _l("Users"), Permission.USERS, None),

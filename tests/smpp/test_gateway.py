@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,8 +13,7 @@ from interactive.db import db
 from interactive.keywords.models import InboundMessage
 from interactive.outbound import service as outbound
 from interactive.outbound.models import DeliveryReceipt, Message, PartState, Traffic
-from interactive.smpp.config import SmppConnection
-from interactive.smpp.gateway import Gateway, inbound_stream
+from interactive.smpp.gateway import inbound_stream
 from interactive.smpp.simulator import (
     ConnectionProfile,
     Fault,
@@ -25,55 +22,8 @@ from interactive.smpp.simulator import (
     SmscSimulator,
 )
 from interactive.smpp.simulator_personas import Split
+from tests.gateway_harness import PASSWORD, SYSTEM_ID, wait_until
 from tests.helpers import clean_env
-
-SYSTEM_ID = "gw"
-PASSWORD = "secret"
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Wait for a condition the database shows (no event to wait on across processes)."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        pause.wait(0.05)
-
-
-@pytest.fixture
-def run_gateway(app: Flask, live_db: None) -> Iterator[Callable[..., SmscSimulator]]:
-    started: list[tuple[SmscSimulator, threading.Event, threading.Thread]] = []
-
-    def start(
-        connection_options: dict[str, Any] | None = None, **simulator_options: Any
-    ) -> SmscSimulator:
-        config = SimulatorConfig(credentials={SYSTEM_ID: PASSWORD}, **simulator_options)
-        simulator = SmscSimulator(config).start()
-        settings: dict[str, Any] = {
-            "name": "sim",
-            "host": "127.0.0.1",
-            "port": simulator.port,
-            "system_id": SYSTEM_ID,
-            "password": PASSWORD,
-            "short_codes": ("4664",),
-            "reconnect_initial": 0.05,
-            "reconnect_max": 0.2,
-            "response_timeout": 2.0,
-            **(connection_options or {}),
-        }
-        connection = SmppConnection(**settings)
-        stop = threading.Event()
-        thread = threading.Thread(target=Gateway(app, connection).run, args=(stop,))
-        thread.start()
-        started.append((simulator, stop, thread))
-        return simulator
-
-    yield start
-    for simulator, stop, thread in started:
-        stop.set()
-        thread.join(timeout=30)
-        simulator.stop()
 
 
 def queue(

@@ -1,0 +1,1 @@
+"""Short links: per-recipient tracked links, the redirect, click capture and classification."""
