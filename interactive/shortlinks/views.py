@@ -245,7 +245,7 @@ def _figure(series: dict[str, Any]) -> dict[str, Any]:
             template="simple_white",
             margin={"l": 40, "r": 10, "t": 10, "b": 40},
             height=320,
-            legend={"orientation": "h", "y": -0.2},
+            legend={"orientation": "h", "y": -0.2, "traceorder": "normal"},
         ),
     )
     result: dict[str, Any] = json.loads(figure.to_json())

@@ -84,3 +84,9 @@ def test_a_short_link_made_in_the_ui_leads_the_browser_to_the_target(
     # No person yet (the headless browser is a scanner), one click in all.
     expect(row.get_by_role("cell").nth(3)).to_have_text("0")
     expect(row.get_by_role("cell").nth(4)).to_have_text("1")
+
+    # The stats page draws its chart with the local plotly (no inline script needed).
+    row.get_by_role("link", name="Table QR").click()
+    expect(page.locator("#human-clicks")).to_contain_text("0 by people of 1 in all")
+    expect(page.locator("#link-chart .main-svg").first).to_be_visible()
+    shot(page, "short-link-stats")
