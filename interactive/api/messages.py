@@ -29,7 +29,6 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 from flask import Response, current_app, g, jsonify
-from flask_babel import force_locale, gettext
 from sqlalchemy.orm import Session
 
 from interactive.api import schemas
@@ -39,7 +38,7 @@ from interactive.contacts import eligibility, phones, suppression
 from interactive.contacts.eligibility import Reason
 from interactive.contacts.models import Brand, Contact, SuppressionReason
 from interactive.db import after_commit, db
-from interactive.outbound import rendering, service, webhooks
+from interactive.outbound import campaigns, rendering, service, webhooks
 from interactive.outbound.models import Message, Traffic
 from interactive.redis_store import get_redis, key
 from interactive.web.models import ApiKey, Permission
@@ -218,7 +217,9 @@ def _queue(session: Session, client: redis.Redis, body: schemas.MessageIn) -> Me
         )
     text = body.text
     if traffic == Traffic.COMMERCIAL:
-        footer = _opt_out_footer(brand, codes)
+        footer = campaigns.footer(
+            traffic, brand, connection, str(current_app.config["DEFAULT_LOCALE"])
+        )
         if not footer:
             raise _refuse(
                 "no_opt_out",
@@ -268,15 +269,6 @@ def _refusal(
     if traffic == Traffic.TRANSACTIONAL:
         reasons.discard(SuppressionReason.OPTED_OUT)
     return next(((r, None) for s, r in _SUPPRESSED if s in reasons), None)
-
-
-def _opt_out_footer(brand: Brand | None, codes: tuple[str, ...]) -> str:
-    if brand is not None and brand.opt_out_text.strip():
-        return brand.opt_out_text.strip()
-    if not codes:
-        return ""
-    with force_locale(str(current_app.config["DEFAULT_LOCALE"])):
-        return gettext("To stop receiving SMS, send RET to %(code)s.", code=codes[0])
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -54,8 +54,6 @@ from interactive.streams import publish_after_commit
 
 log = logging.getLogger(__name__)
 
-#: States whose messages the gateway must not submit.
-HELD = (CampaignState.PAUSED, CampaignState.CANCELLED)
 EDITABLE = (CampaignState.DRAFT, CampaignState.SCHEDULED)
 AUDIENCE_KEYS = ("lists", "segments", "exclude_lists", "exclude_segments")
 MAX_VARIANTS = 5
@@ -478,10 +476,10 @@ def template_variables(session: Session) -> list[str]:
     return [*rendering.BUILT_IN_VARIABLES, *keys]
 
 
-def footer(campaign: Campaign, brand: Brand | None, connection: Any, locale: str) -> str:
-    """The opt-out instruction appended to commercial texts: the brand's own, or ours
-    with the route's short code."""
-    if campaign.traffic != Traffic.COMMERCIAL:
+def footer(traffic: Traffic, brand: Brand | None, connection: Any, locale: str) -> str:
+    """The opt-out instruction appended to commercial texts (campaigns and the messages
+    API): the brand's own, or ours with the route's short code; "" when there is none."""
+    if traffic != Traffic.COMMERCIAL:
         return ""
     if brand is not None and brand.opt_out_text.strip():
         return brand.opt_out_text.strip()

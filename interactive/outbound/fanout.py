@@ -343,7 +343,7 @@ def _decide(
     variants = sorted(campaign.variants, key=lambda v: v.id)
     known = campaigns.template_variables(session)
     templates = {v.id: rendering.compile_template(v.template, known) for v in variants}
-    footer = campaigns.footer(campaign, brand, connection, sending.locale)
+    footer = campaigns.footer(campaign.traffic, brand, connection, sending.locale)
     window_opens = (
         None
         if campaigns.in_window(campaign, sending.now)

@@ -25,7 +25,7 @@ from interactive.contacts.quiet_hours import QuietPolicy
 from interactive.outbound import campaigns, labels, rendering
 from interactive.outbound.campaigns import CampaignInput, VariantInput
 from interactive.outbound.encoding import transliterate, why_ucs2
-from interactive.outbound.models import Campaign, RecipientReason, Traffic
+from interactive.outbound.models import RecipientReason, Traffic
 
 SAMPLES = 3
 #: Made-up values for an empty audience, in the GSM alphabet so that they never make a
@@ -83,7 +83,7 @@ def preview(
     audience (the caller passes the last count back while the audience is unchanged)."""
     route = Route(connections.get(data.connection))
     brand = session.get(Brand, data.brand_id) if data.brand_id else None
-    footer = campaigns.footer(Campaign(traffic=data.traffic), brand, route.connection, locale)
+    footer = campaigns.footer(data.traffic, brand, route.connection, locale)
     audience_error = None
     samples: list[dict[str, Any]] = []
     if any(data.audience.get(k) for k in ("lists", "segments")):

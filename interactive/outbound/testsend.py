@@ -76,7 +76,8 @@ def send(
         raise TestSendError(campaigns.template_problem(variant.label, exc)) from exc
     brand = session.get(Brand, campaign.brand_id) if campaign.brand_id else None
     body = rendering.with_footer(
-        rendering.replace_urls(text, None), campaigns.footer(campaign, brand, connection, locale)
+        rendering.replace_urls(text, None),
+        campaigns.footer(campaign.traffic, brand, connection, locale),
     )
     message = queue_message(
         session,

@@ -194,6 +194,21 @@ def create_campaign_links(session: Session, items: Sequence[NewLink]) -> list[st
     links get their ``message_id`` later through :func:`set_message_ids`."""
     if not items:
         return []
+    planned = plan_campaign_links(session, items)
+    if planned is not None:
+        planned.write(session)
+        return planned.codes
+    rows = _link_rows(items)
+    table = cast(sa.Table, Link.__table__)
+    statement = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    ids = list(session.execute(statement, rows).scalars())
+    return codec.encode_many(
+        [(link_id, row["secret"]) for link_id, row in zip(ids, rows, strict=True)], _secret()
+    )
+
+
+def _link_rows(items: Sequence[NewLink]) -> list[dict[str, Any]]:
+    """Validated rows (without ids) for campaign links; LinkError for a bad URL or UTM."""
     checked: dict[str, str] = {}
 
     def url(value: str, field: str) -> str:
@@ -230,21 +245,7 @@ def create_campaign_links(session: Session, items: Sequence[NewLink]) -> list[st
                 "message_id": item.message_id,
             }
         )
-    table = cast(sa.Table, Link.__table__)
-    allocated = allocate_ids(session, table, len(rows))
-    if allocated is not None:
-        # PostgreSQL: ids from the sequence, rows by COPY (no statement of 1,000 VALUES to
-        # build and parse for every chunk).
-        ids = allocated
-        for link_id, row in zip(ids, rows, strict=True):
-            row["id"] = link_id
-        copy_rows(session, table, rows)
-    else:
-        statement = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        ids = list(session.execute(statement, rows).scalars())
-    return codec.encode_many(
-        [(link_id, row["secret"]) for link_id, row in zip(ids, rows, strict=True)], _secret()
-    )
+    return rows
 
 
 def set_message_ids(session: Session, pairs: Iterable[tuple[str, int]]) -> int:
@@ -344,47 +345,18 @@ class PlannedLinks:
     rows: list[dict[str, Any]]
 
     def write(self, session: Session) -> None:
-        copy_rows(session, Link.__table__, self.rows)  # type: ignore[arg-type]
+        copy_rows(session, cast(sa.Table, Link.__table__), self.rows)
 
 
 def plan_campaign_links(session: Session, items: Sequence[NewLink]) -> PlannedLinks | None:
     """On PostgreSQL: ids from the sequence and codes for ``items`` now, rows written by
     :meth:`PlannedLinks.write` (COPY) once their messages exist. None elsewhere: use
     :func:`create_campaign_links` and :func:`set_message_ids` there."""
-    ids = allocate_ids(session, Link.__table__, len(items))  # type: ignore[arg-type]
+    ids = allocate_ids(session, cast(sa.Table, Link.__table__), len(items))
     if ids is None:
         return None
-    checked: dict[str, str] = {}
-    utms: dict[tuple[tuple[str, str], ...], dict[str, str] | None] = {}
-    now = utcnow()
-    low, span = codec.SECRET_MIN, codec.SECRET_MAX - codec.SECRET_MIN + 1
-    rows: list[dict[str, Any]] = []
-    for link_id, item in zip(ids, items, strict=True):
-        if item.target_url not in checked:
-            checked[item.target_url] = validate_url(item.target_url)
-        utm = None
-        if item.utm:
-            signature = tuple(sorted(item.utm.items()))
-            if signature not in utms:
-                utms[signature] = validate_utm(item.utm)
-            utm = utms[signature]
-        rows.append(
-            {
-                "id": link_id,
-                "secret": low + secrets.randbelow(span),
-                "target_url": checked[item.target_url],
-                "fallback_url": validate_url(item.fallback_url, "fallback_url")
-                if item.fallback_url
-                else None,
-                "utm": utm,
-                "expires_at": item.expires_at,
-                "created_at": now,
-                "campaign_id": item.campaign_id,
-                "run_id": item.run_id,
-                "variant_id": item.variant_id,
-                "contact_id": item.contact_id,
-                "message_id": item.message_id,
-            }
-        )
+    rows = _link_rows(items)
+    for link_id, row in zip(ids, rows, strict=True):
+        row["id"] = link_id
     codes = codec.encode_many([(row["id"], row["secret"]) for row in rows], _secret())
     return PlannedLinks(codes, rows)
