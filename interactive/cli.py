@@ -178,9 +178,11 @@ def db_current() -> None:
 
 
 def _register_feature_commands() -> None:
+    from interactive.keywords.cli import router
     from interactive.smpp.cli import gateway, simulator
     from interactive.web.cli import users
 
+    cli.add_command(router)
     cli.add_command(users)
     cli.add_command(gateway)
     cli.add_command(simulator)

@@ -39,13 +39,14 @@ class Child:
 
 
 def process_commands(config: FlaskConfig) -> list[Child]:
-    """web, worker, scheduler; the simulator when no SMSC is configured (development);
+    """web, worker, scheduler, router; the simulator when no SMSC is configured (development);
     one gateway per SMSC connection."""
     python = [sys.executable, "-m", "interactive"]
     children = [
         Child("web", [*python, "web"]),
         Child("worker", [*python, "worker"]),
         Child("scheduler", [*python, "scheduler"]),
+        Child("router", [*python, "router"]),
     ]
     if not config["SMPP_CONNECTIONS"] and config["ENV"] == "development":
         children.append(Child("simulator", [*python, "simulator"]))

@@ -36,6 +36,9 @@ class Brand(Base):
     frequency_days: Mapped[int] = mapped_column(default=7)
     help_text: Mapped[str] = mapped_column(sa.Text, default="")
     opt_out_text: Mapped[str] = mapped_column(sa.Text, default="")
+    # What an opt-out phrase ("mesaj istemiyorum") does: "suppress" at once or "review"
+    # (held in the inbox for a person). Opt-out keywords always suppress at once.
+    opt_out_phrase_policy: Mapped[str] = mapped_column(sa.String(16), default="suppress")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -26,6 +26,11 @@ _PARTS: sa.Table = InboundPart.__table__  # type: ignore[assignment]
 RETRANSMIT_WINDOW = timedelta(minutes=30)
 
 
+def inbound_stream(prefix: str) -> str:
+    """The stream of stored inbound message ids that the router consumes."""
+    return f"{prefix}:inbound"
+
+
 def dedup_key(connection: str, source: str, destination: str, *parts: bytes) -> str:
     digest = hashlib.sha256()
     for value in (connection.encode(), source.encode(), destination.encode(), *parts):

@@ -29,6 +29,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from interactive.db import db
+from interactive.keywords.service import inbound_stream
 from interactive.outbound import service as outbound
 from interactive.outbound.models import Traffic
 from interactive.smpp.client import SmppClient
@@ -46,11 +47,6 @@ STORE_INTERVAL_S = 0.005
 STORE_BATCH = 2000
 RETRY_DELAY_S = 5.0
 STATUS_EVERY_S = 1.0
-
-
-def inbound_stream(prefix: str) -> str:
-    """The stream of stored inbound message ids that the router consumes."""
-    return f"{prefix}:inbound"
 
 
 @dataclass

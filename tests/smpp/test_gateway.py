@@ -11,9 +11,9 @@ from flask import Flask
 
 from interactive.db import db
 from interactive.keywords.models import InboundMessage
+from interactive.keywords.service import inbound_stream
 from interactive.outbound import service as outbound
 from interactive.outbound.models import DeliveryReceipt, Message, PartState, Traffic
-from interactive.smpp.gateway import inbound_stream
 from interactive.smpp.simulator import (
     ConnectionProfile,
     Fault,

@@ -1,0 +1,563 @@
+"""The router: where each inbound message belongs, decided in batches.
+
+The gateway stores an MO, publishes its id on ``<prefix>:inbound`` and only then answers
+the SMSC. The router (``interactive router``; several may run) reads that stream with a
+consumer group, routes the batch in one transaction and acknowledges the entries after the
+commit. Messages whose id never reached the stream (Redis was down at that moment) are
+found by the sweep: every inbound message without ``routed_at`` for a few seconds is
+routed from the database.
+
+The order of decisions, for each message:
+
+1. opt-out, opt-in and help words of the short code. They always win, even inside a
+   survey or booking dialogue. An opt-out *phrase* ("artık mesaj atmayın") follows the
+   brand's policy: suppress at once, or hold for review in the inbox. The confirmation
+   word of a double opt-in (EVET) is also the commonest answer to a survey question:
+   inside an open conversation it opts in only when an opt-in is waiting for it.
+2. an open conversation of the sender on this short code (survey session, booking
+   dialogue);
+3. the short code's keyword rules: exact matches first, by priority; fuzzy ones (one typo,
+   keywords of four letters or more) only when nothing matched exactly;
+4. the inbox.
+
+The decision, its reason (what matched, what else would have, what the handler did) and
+the outbound message the reply is attributed to are stored on the message, in the same
+transaction as the effects: a message is routed once, whatever happens to the stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from interactive.contacts import phones
+from interactive.contacts.models import Brand, Contact
+from interactive.db import utcnow
+from interactive.keywords import conversations, defaults, handlers, matching
+from interactive.keywords.handlers import Inbound
+from interactive.keywords.models import (
+    Decision,
+    InboundMessage,
+    KeywordRule,
+    OptInRequest,
+    PhrasePolicy,
+    ShortCode,
+    Thread,
+    ThreadState,
+)
+from interactive.keywords.service import inbound_stream
+from interactive.outbound.models import Message
+from interactive.streams import Entry, StreamConsumer
+
+log = logging.getLogger(__name__)
+
+GROUP = "router"
+#: A message not routed this long after it was stored is taken by the sweep.
+SWEEP_AFTER = timedelta(seconds=5)
+SWEEP_EVERY_S = 5.0
+BATCH_SIZE = 200
+#: Decisions that need a person: they count as unread and reopen a closed thread.
+FOR_PEOPLE = frozenset({Decision.INBOX, Decision.REVIEW})
+
+
+def code_of(destination: str) -> str:
+    """The short code an MO was sent to, as short codes are stored (no "+")."""
+    return destination.strip().lstrip("+")
+
+
+# --- Short codes ---------------------------------------------------------------------------
+
+
+def short_code_defaults(code: str, connection: str) -> dict[str, Any]:
+    return {
+        "code": code,
+        "connection": connection,
+        "opt_out_keywords": list(defaults.OPT_OUT_KEYWORDS),
+        "opt_in_keywords": list(defaults.OPT_IN_KEYWORDS),
+        "help_keywords": list(defaults.HELP_KEYWORDS),
+        "opt_out_phrases": list(defaults.OPT_OUT_PHRASES),
+        "scoped_opt_outs": {},
+        "double_opt_in": False,
+        "confirm_keyword": "EVET",
+        "replies": {},
+        "attribution_hours": 72,
+        "created_at": utcnow(),
+    }
+
+
+def ensure_short_codes(session: Session, pairs: Sequence[tuple[str, str]]) -> dict[str, ShortCode]:
+    """The short codes (code, connection) given, created with the default words when new
+    (an MO to a number nobody configured still gets opt-out handling). Flushes."""
+    wanted = {code_of(code): connection for code, connection in pairs if code_of(code)}
+    if not wanted:
+        return {}
+    found = {
+        c.code: c for c in session.scalars(sa.select(ShortCode).where(ShortCode.code.in_(wanted)))
+    }
+    missing = [short_code_defaults(c, conn) for c, conn in wanted.items() if c not in found]
+    if missing:
+        session.execute(_insert_ignore(session, ShortCode, ["code"]), missing)
+        found.update(
+            (c.code, c)
+            for c in session.scalars(
+                sa.select(ShortCode).where(ShortCode.code.in_([m["code"] for m in missing]))
+            )
+        )
+    return found
+
+
+def ensure_configured(session: Session, connections: Sequence[Any]) -> dict[str, ShortCode]:
+    """A row for every short code the gateway connections declare."""
+    return ensure_short_codes(
+        session, [(code, c.name) for c in connections for code in c.short_codes]
+    )
+
+
+def _insert_ignore(session: Session, model: Any, keys: list[str]) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model).on_conflict_do_nothing(index_elements=keys)
+    return sqlite.insert(model).on_conflict_do_nothing(index_elements=keys)
+
+
+# --- Built-in words ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Words:
+    """A short code's opt-out, opt-in and help words in comparable form."""
+
+    opt_out: frozenset[str]
+    opt_in: frozenset[str]
+    help: frozenset[str]
+    phrases: tuple[str, ...]
+    scoped: dict[str, dict[str, Any]]
+    confirm: str
+
+    @classmethod
+    def of(cls, code: ShortCode) -> Words:
+        fold = defaults.fold_word
+        return cls(
+            opt_out=frozenset(filter(None, map(fold, code.opt_out_keywords or ()))),
+            opt_in=frozenset(filter(None, map(fold, code.opt_in_keywords or ()))),
+            help=frozenset(filter(None, map(fold, code.help_keywords or ()))),
+            phrases=tuple(filter(None, map(fold, code.opt_out_phrases or ()))),
+            scoped={fold(k): v for k, v in (code.scoped_opt_outs or {}).items() if fold(k)},
+            confirm=fold(code.confirm_keyword or ""),
+        )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: Decision
+    matched: str
+    argument: str = ""
+    phrase: bool = False
+    scope: dict[str, Any] | None = None
+
+
+def classify(words: Words, text: str) -> Verdict | None:
+    """Opt-out, opt-in or help, if ``text`` is one (keywords alone or with filler words,
+    "RET <scope>", or an opt-out phrase anywhere in the text)."""
+    folded = defaults.fold_word(text)
+    if not folded:
+        return None
+    split = folded.split(" ")
+    first, rest = split[0], split[1:]
+    plain = all(word in defaults.FILLER for word in rest)
+    if first in words.opt_out:
+        if plain:
+            return Verdict(Decision.OPT_OUT, first)
+        if len(rest) == 1 and rest[0] in words.scoped:
+            return Verdict(Decision.OPT_OUT, first, rest[0], scope=words.scoped[rest[0]])
+    padded = f" {folded} "
+    for phrase in words.phrases:
+        if f" {phrase} " in padded:
+            return Verdict(Decision.OPT_OUT, phrase, phrase=True)
+    if plain and first in words.opt_in:
+        return Verdict(Decision.OPT_IN, first)
+    if plain and first in words.help:
+        return Verdict(Decision.HELP, first)
+    return None
+
+
+# --- Routing -------------------------------------------------------------------------------
+
+
+@dataclass
+class Routed:
+    message_id: int
+    decision: Decision
+    reason: str
+    replies: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Rules:
+    by_id: dict[int, KeywordRule]
+    patterns: dict[int, list[matching.Pattern]]  # short code id → patterns
+
+
+def _load_rules(session: Session, code_ids: set[int], now: datetime) -> _Rules:
+    rules = list(
+        session.scalars(
+            sa.select(KeywordRule)
+            .where(
+                KeywordRule.short_code_id.in_(code_ids),
+                KeywordRule.active.is_(True),
+                sa.or_(KeywordRule.active_from.is_(None), KeywordRule.active_from <= now),
+                sa.or_(KeywordRule.active_until.is_(None), KeywordRule.active_until > now),
+            )
+            .order_by(KeywordRule.priority.desc(), KeywordRule.id)
+        )
+    )
+    patterns: dict[int, list[matching.Pattern]] = {}
+    for rule in rules:
+        try:
+            compiled = matching.pattern(
+                rule.id,
+                rule.keyword,
+                rule.aliases or (),
+                mode=rule.match_mode,
+                regex=rule.pattern,
+                fuzzy=rule.fuzzy,
+                fold_accents=rule.fold_accents,
+                priority=rule.priority,
+            )
+        except Exception:
+            log.exception("keyword rule skipped rule=%s", rule.id)
+            continue
+        patterns.setdefault(rule.short_code_id, []).append(compiled)
+    return _Rules({r.id: r for r in rules}, patterns)
+
+
+def language_of(contact: Contact | None, phone: str) -> str:
+    if contact is not None and contact.language in ("tr", "en"):
+        return contact.language
+    return "tr" if phone.startswith("+90") else "en"
+
+
+def route(
+    session: Session,
+    client: redis.Redis,
+    prefix: str,
+    message_ids: Sequence[int],
+    *,
+    region: str = "TR",
+    now: datetime | None = None,
+) -> list[Routed]:
+    """Route these inbound messages (those not routed yet; flushes, the caller commits).
+    On PostgreSQL rows another router holds are skipped: that router routes them."""
+    if not message_ids:
+        return []
+    now = now or utcnow()
+    query = (
+        sa.select(InboundMessage)
+        .where(InboundMessage.id.in_(list(message_ids)), InboundMessage.routed_at.is_(None))
+        .order_by(InboundMessage.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    messages = list(session.scalars(query))
+    if not messages:
+        return []
+    codes = ensure_short_codes(session, [(m.destination, m.connection) for m in messages])
+    rules = _load_rules(session, {c.id for c in codes.values()}, now)
+    numbers = {m.id: _phone(m.source, region) for m in messages}
+    contacts = {
+        c.phone: c
+        for c in session.scalars(sa.select(Contact).where(Contact.phone.in_(set(numbers.values()))))
+    }
+    brand_ids = {c.brand_id for c in codes.values() if c.brand_id is not None}
+    brands = (
+        {b.id: b for b in session.scalars(sa.select(Brand).where(Brand.id.in_(brand_ids)))}
+        if brand_ids
+        else {}
+    )
+    threads = _threads(
+        session,
+        {(numbers[m.id], codes[code_of(m.destination)].code) for m in messages},
+        contacts,
+    )
+    words = {code.id: Words.of(code) for code in codes.values()}
+    routed: list[Routed] = []
+    for message in messages:
+        code = codes[code_of(message.destination)]
+        phone = numbers[message.id]
+        contact = contacts.get(phone)
+        inbound = Inbound(
+            session=session,
+            redis=client,
+            prefix=prefix,
+            message=message,
+            phone=phone,
+            contact=contact,
+            short_code=code,
+            brand=brands.get(code.brand_id) if code.brand_id is not None else None,
+            language=language_of(contact, phone),
+            now=now,
+        )
+        _attribute(session, inbound)
+        decision, reason = _decide(inbound, words[code.id], rules)
+        if inbound.contact is not None:
+            contacts[phone] = inbound.contact
+        thread = threads[(phone, code.code)]
+        message.phone = phone
+        message.contact_id = inbound.contact.id if inbound.contact is not None else None
+        message.thread_id = thread.id
+        message.decision = decision
+        message.reason = reason[:300]
+        message.rule_id = inbound.rule.id if inbound.rule is not None else None
+        message.routed_at = now
+        _touch(thread, message, decision, inbound.contact)
+        routed.append(Routed(message.id, decision, reason, inbound.replies))
+    session.flush()
+    return routed
+
+
+def _phone(source: str, region: str) -> str:
+    parsed = phones.normalise(source if source.startswith("+") else f"+{source}", region)
+    if parsed.e164 is None:
+        parsed = phones.normalise(source, region)
+    return parsed.e164 or source.strip()
+
+
+def _threads(
+    session: Session, keys: set[tuple[str, str]], contacts: dict[str, Contact]
+) -> dict[tuple[str, str], Thread]:
+    """The thread of each (phone, short code), created when missing (race-free: insert
+    with ON CONFLICT DO NOTHING, then read)."""
+    now = utcnow()
+    rows = [
+        {
+            "phone": phone,
+            "short_code": code,
+            "contact_id": contacts[phone].id if phone in contacts else None,
+            "state": ThreadState.OPEN,
+            "unread": 0,
+            "last_text": "",
+            "last_message_at": now,
+            "created_at": now,
+        }
+        for phone, code in sorted(keys)
+    ]
+    session.execute(_insert_ignore(session, Thread, ["phone", "short_code"]), rows)
+    found: dict[tuple[str, str], Thread] = {}
+    phones_ = {phone for phone, _ in keys}
+    query = sa.select(Thread).where(Thread.phone.in_(phones_))
+    for thread in session.scalars(query):
+        if (thread.phone, thread.short_code) in keys:
+            found[(thread.phone, thread.short_code)] = thread
+    return found
+
+
+def _touch(
+    thread: Thread, message: InboundMessage, decision: Decision, contact: Contact | None
+) -> None:
+    thread.last_text = message.text[:200]
+    thread.last_decision = decision
+    thread.last_message_at = max(thread.last_message_at, message.received_at)
+    thread.last_inbound_at = message.received_at
+    if contact is not None and thread.contact_id is None:
+        thread.contact_id = contact.id
+    if decision in FOR_PEOPLE:
+        thread.unread = Thread.unread + 1
+        thread.state = ThreadState.OPEN
+
+
+def _attribute(session: Session, inbound: Inbound) -> None:
+    """The latest message sent to this number within the short code's window, a campaign
+    message preferred over our own replies and notices."""
+    message = inbound.message
+    since = message.received_at - timedelta(hours=inbound.short_code.attribution_hours or 0)
+    forms = [inbound.phone, inbound.phone.removeprefix("+")]
+    row = session.execute(
+        sa.select(Message.id, Message.campaign_id, Message.variant_id)
+        .where(
+            Message.destination.in_(forms),
+            Message.created_at >= since,
+            Message.created_at <= message.received_at,
+        )
+        .order_by(Message.campaign_id.is_(None), Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+    ).first()
+    if row is not None:
+        message.reply_to_id, message.campaign_id, message.variant_id = row
+
+
+def _decide(inbound: Inbound, words: Words, rules: _Rules) -> tuple[Decision, str]:
+    verdict = classify(words, inbound.message.text)
+    if (
+        verdict is not None
+        and verdict.decision == Decision.OPT_IN
+        and verdict.matched == words.confirm
+    ) and not _opt_in_waiting(inbound):
+        taken = conversations.take(inbound)
+        if taken is not None:
+            return Decision.CONVERSATION, f"{taken[0]}: {taken[1]}"
+    if verdict is not None:
+        inbound.matched = verdict.matched
+        inbound.argument = verdict.argument
+        return _system(inbound, verdict)
+    taken = conversations.take(inbound)
+    if taken is not None:
+        return Decision.CONVERSATION, f"{taken[0]}: {taken[1]}"
+    matches = matching.find(rules.patterns.get(inbound.short_code.id, []), inbound.message.text)
+    if matches:
+        return Decision.RULE, _apply_rule(inbound, rules, matches)
+    return Decision.INBOX, "no keyword matched"
+
+
+def _opt_in_waiting(inbound: Inbound) -> bool:
+    return (
+        inbound.session.scalar(
+            sa.select(OptInRequest.id)
+            .where(
+                OptInRequest.phone == inbound.phone,
+                OptInRequest.short_code_id == inbound.short_code.id,
+                OptInRequest.confirmed_at.is_(None),
+                OptInRequest.requested_at >= inbound.now - handlers.CONFIRM_WITHIN,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _system(inbound: Inbound, verdict: Verdict) -> tuple[Decision, str]:
+    word = verdict.matched.upper()
+    if verdict.decision == Decision.OPT_OUT:
+        if verdict.phrase:
+            policy = inbound.brand.opt_out_phrase_policy if inbound.brand is not None else None
+            if policy == PhrasePolicy.REVIEW:
+                return Decision.REVIEW, f"opt-out phrase {verdict.matched!r}: held for review"
+            return Decision.OPT_OUT, f"opt-out phrase {verdict.matched!r}: " + handlers.opt_out(
+                inbound
+            )
+        label = f"{word} {verdict.argument.upper()}" if verdict.scope else word
+        return Decision.OPT_OUT, f"opt-out {label}: " + handlers.opt_out(
+            inbound, scope=verdict.scope
+        )
+    if verdict.decision == Decision.OPT_IN:
+        return Decision.OPT_IN, f"opt-in {word}: " + handlers.opt_in(inbound)
+    return Decision.HELP, f"help {word}: " + handlers.help_reply(inbound)
+
+
+def _apply_rule(inbound: Inbound, rules: _Rules, matches: list[matching.Match]) -> str:
+    best = matches[0]
+    rule = rules.by_id[int(best.key)]  # type: ignore[call-overload]
+    inbound.rule = rule
+    inbound.matched = best.word
+    how = "fuzzy" if best.fuzzy else rule.match_mode.value
+    reason = f"rule {rule.keyword!r} ({how}, priority {rule.priority})"
+    others = [rules.by_id[int(m.key)].keyword for m in matches[1:]]  # type: ignore[call-overload]
+    if others:
+        reason += f"; also matched {', '.join(repr(o) for o in others)}"
+    handler = handlers.HANDLERS.get(rule.handler)
+    if handler is None:
+        return reason + f"; unknown handler {rule.handler!r}"
+    done = handler.run(inbound, dict(rule.settings or {}))
+    if done:
+        reason += f"; {handler.name}: {done}"
+    template = rule.reply_tr if inbound.language == "tr" else rule.reply_en
+    template = template or rule.reply_tr or rule.reply_en
+    if template.strip():
+        text = handlers.render(template, inbound)
+        if text:
+            inbound.reply(text)
+            reason += "; replied"
+    return reason
+
+
+# --- The process ---------------------------------------------------------------------------
+
+
+def unrouted(
+    session: Session, *, older_than: timedelta = SWEEP_AFTER, limit: int = 500
+) -> list[int]:
+    cutoff = utcnow() - older_than
+    return list(
+        session.scalars(
+            sa.select(InboundMessage.id)
+            .where(InboundMessage.routed_at.is_(None), InboundMessage.received_at <= cutoff)
+            .order_by(InboundMessage.id)
+            .limit(limit)
+        )
+    )
+
+
+@dataclass
+class Router:
+    """``interactive router``: consume the inbound stream, route, commit, acknowledge."""
+
+    session_factory: Callable[[], Session]
+    client: redis.Redis
+    prefix: str
+    region: str = "TR"
+    batch_size: int = BATCH_SIZE
+    _last_sweep: float = 0.0
+
+    def consumer(self) -> StreamConsumer:
+        return StreamConsumer(
+            self.client,
+            inbound_stream(self.prefix),
+            GROUP,
+            batch_size=self.batch_size,
+            block_ms=500,
+        )
+
+    def handle(self, entries: list[Entry]) -> None:
+        ids = []
+        for entry in entries:
+            try:
+                ids.append(int(entry.fields["id"]))
+            except (KeyError, ValueError):
+                log.warning("router: stream entry without a message id entry=%s", entry.id)
+        self.route_ids(ids)
+        self._maybe_sweep()
+
+    def route_ids(self, ids: list[int]) -> list[Routed]:
+        with self.session_factory() as session:
+            routed = route(session, self.client, self.prefix, ids, region=self.region)
+            session.commit()
+        for item in routed:
+            log.info(
+                "routed inbound=%s decision=%s replies=%s",
+                item.message_id,
+                item.decision.value,
+                len(item.replies),
+            )
+        return routed
+
+    def sweep(self) -> int:
+        self._last_sweep = time.monotonic()
+        with self.session_factory() as session:
+            ids = unrouted(session)
+        if ids:
+            log.info("router: sweeping %d unrouted inbound messages", len(ids))
+            for start in range(0, len(ids), self.batch_size):
+                self.route_ids(ids[start : start + self.batch_size])
+        return len(ids)
+
+    def _maybe_sweep(self) -> None:
+        if time.monotonic() - self._last_sweep >= SWEEP_EVERY_S:
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("router: sweep failed")
+
+    def run(self, stop: threading.Event) -> None:
+        consumer = self.consumer()
+        log.info("router started stream=%s consumer=%s", consumer.stream, consumer.name)
+        self._maybe_sweep()
+        consumer.run(self.handle, stop, on_idle=self._maybe_sweep)
+        log.info("router stopped")
