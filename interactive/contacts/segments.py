@@ -15,8 +15,8 @@ A definition is JSON::
 
 Attribute values are typed by their AttributeDefinition and read with SQLAlchemy's JSON
 element access (``as_string()``, ``as_float()``, ``as_boolean()``) so the same clause runs on
-SQLite and PostgreSQL. "!=" also matches contacts that have no value. "clicked" is accepted
-in definitions but cannot be evaluated until link tracking exists.
+SQLite and PostgreSQL. "!=" also matches contacts that have no value. "clicked" counts
+clicks by a person (not link previews or scanners) on any tracked link.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from interactive.contacts.service import spellings
 from interactive.db import utcnow
 from interactive.keywords.models import InboundMessage
 from interactive.outbound.models import Message
+from interactive.shortlinks.models import Click, ClickKind
 
 KINDS = (
     "attribute",
@@ -60,7 +61,7 @@ FIELD_OPS = {name: OPS_BY_TYPE[AttributeType.TEXT] for name in TEXT_FIELDS}
 FIELD_OPS["created_at"] = ORDERING
 MAX_CONDITIONS = 50
 MAX_DAYS = 3650
-NOT_YET = {"clicked": _l("available once link tracking exists")}
+NOT_YET: dict[str, Any] = {}
 
 
 class SegmentError(ValueError):
@@ -74,7 +75,7 @@ class SegmentError(ValueError):
 
 def validate(session: Session, definition: Any) -> dict[str, Any]:
     """The definition checked and normalised (values typed per attribute definition);
-    SegmentError otherwise. "clicked" passes (it is evaluated later)."""
+    SegmentError otherwise."""
     if not isinstance(definition, Mapping):
         raise SegmentError(_l("A segment definition must be an object."))
     match = definition.get("match", "all")
@@ -228,6 +229,14 @@ def _clause(
     since = now - timedelta(days=condition["days"])
     if kind == "messaged":
         return _messaged_since(since)
+    if kind == "clicked":
+        return Contact.id.in_(
+            sa.select(Click.contact_id).where(
+                Click.clicked_at >= since,
+                Click.kind == ClickKind.HUMAN,
+                Click.contact_id.is_not(None),
+            )
+        )
     if kind == "replied":
         return Contact.phone.in_(
             sa.select(_e164(InboundMessage.source)).where(InboundMessage.received_at >= since)

@@ -16,7 +16,7 @@ that sent it; İYS counts all of them as informational, not commercial).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -70,25 +70,25 @@ class Inbound:
     rule: KeywordRule | None = None
     matched: str = ""  # the keyword (or phrase) that matched
     argument: str = ""  # what followed the keyword ("RET KAMPANYA" → "kampanya")
-    replies: list[int] = field(default_factory=list)  # ids of the replies queued
+    outgoing: list[outbound.NewMessage] = field(default_factory=list)  # replies to queue
+    replies: list[int] = field(default_factory=list)  # their ids, once queued
 
     def reply(self, text: str) -> None:
-        """Queue ``text`` to the sender from this short code (published after commit)."""
+        """Reply ``text`` to the sender from this short code (queued with the batch's
+        other replies by ``send_replies``, published after commit)."""
         text = text.strip()
         if not text:
             return
-        message = outbound.queue_message(
-            self.session,
-            self.redis,
-            self.prefix,
-            connection=self.short_code.connection or self.message.connection,
-            source=self.short_code.code,
-            destination=self.phone,
-            body=text,
-            traffic=Traffic.TRANSACTIONAL,
-            contact_id=self.contact.id if self.contact is not None else None,
+        self.outgoing.append(
+            outbound.NewMessage(
+                connection=self.short_code.connection or self.message.connection,
+                source=self.short_code.code,
+                destination=self.phone,
+                body=text,
+                traffic=Traffic.TRANSACTIONAL,
+                contact_id=self.contact.id if self.contact is not None else None,
+            )
         )
-        self.replies.append(message.id)
 
     def text_of(self, kind: str, **values: Any) -> str:
         """The short code's own reply of ``kind`` in the sender's language, else ours."""
@@ -118,6 +118,19 @@ class Inbound:
             return None
         self.message.contact_id = self.contact.id
         return self.contact
+
+
+def send_replies(inbounds: Sequence[Inbound]) -> None:
+    """Queue the replies of these routed messages in one batch (flushes)."""
+    pending = [(inbound, item) for inbound in inbounds for item in inbound.outgoing]
+    if not pending:
+        return
+    first = pending[0][0]
+    ids = outbound.queue_messages(first.session, first.redis, first.prefix, [p[1] for p in pending])
+    for (inbound, _item), message_id in zip(pending, ids, strict=True):
+        inbound.replies.append(message_id)
+    for inbound in inbounds:
+        inbound.outgoing.clear()
 
 
 def render(source: str, inbound: Inbound, **values: Any) -> str:

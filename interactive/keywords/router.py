@@ -290,6 +290,8 @@ def route(
     )
     words = {code.id: Words.of(code) for code in codes.values()}
     routed: list[Routed] = []
+    inbounds: list[Inbound] = []
+    replied_to = _latest_sent(session, messages, numbers, codes)
     for message in messages:
         code = codes[code_of(message.destination)]
         phone = numbers[message.id]
@@ -306,7 +308,9 @@ def route(
             language=language_of(contact, phone),
             now=now,
         )
-        _attribute(session, inbound)
+        sent = replied_to.get(message.id)
+        if sent is not None:
+            message.reply_to_id, message.campaign_id, message.variant_id = sent
         decision, reason = _decide(inbound, words[code.id], rules)
         if inbound.contact is not None:
             contacts[phone] = inbound.contact
@@ -320,6 +324,8 @@ def route(
         message.routed_at = now
         _touch(thread, message, decision, inbound.contact)
         routed.append(Routed(message.id, decision, reason, inbound.replies))
+        inbounds.append(inbound)
+    handlers.send_replies(inbounds)
     session.flush()
     return routed
 
@@ -374,24 +380,47 @@ def _touch(
         thread.state = ThreadState.OPEN
 
 
-def _attribute(session: Session, inbound: Inbound) -> None:
-    """The latest message sent to this number within the short code's window, a campaign
-    message preferred over our own replies and notices."""
-    message = inbound.message
-    since = message.received_at - timedelta(hours=inbound.short_code.attribution_hours or 0)
-    forms = [inbound.phone, inbound.phone.removeprefix("+")]
-    row = session.execute(
-        sa.select(Message.id, Message.campaign_id, Message.variant_id)
-        .where(
+def _latest_sent(
+    session: Session,
+    messages: Sequence[InboundMessage],
+    numbers: dict[int, str],
+    codes: dict[str, ShortCode],
+) -> dict[int, tuple[int, int | None, int | None]]:
+    """For each inbound message, the message it replies to: the latest sent to its number
+    within the short code's window, a campaign message preferred over our own replies and
+    notices. One query for the batch (served by the destination + created_at index)."""
+    windows = {
+        m.id: m.received_at - timedelta(hours=codes[code_of(m.destination)].attribution_hours or 0)
+        for m in messages
+    }
+    forms = {form for phone in numbers.values() for form in (phone, phone.removeprefix("+"))}
+    rows = session.execute(
+        sa.select(
+            Message.id,
+            Message.destination,
+            Message.created_at,
+            Message.campaign_id,
+            Message.variant_id,
+        ).where(
             Message.destination.in_(forms),
-            Message.created_at >= since,
-            Message.created_at <= message.received_at,
+            Message.created_at >= min(windows.values()),
+            Message.created_at <= max(m.received_at for m in messages),
         )
-        .order_by(Message.campaign_id.is_(None), Message.created_at.desc(), Message.id.desc())
-        .limit(1)
-    ).first()
-    if row is not None:
-        message.reply_to_id, message.campaign_id, message.variant_id = row
+    ).all()
+    by_number: dict[str, list[Any]] = {}
+    for row in rows:
+        by_number.setdefault("+" + row.destination.lstrip("+"), []).append(row)
+    found: dict[int, tuple[int, int | None, int | None]] = {}
+    for message in messages:
+        candidates = [
+            row
+            for row in by_number.get("+" + numbers[message.id].lstrip("+"), [])
+            if windows[message.id] <= row.created_at <= message.received_at
+        ]
+        if candidates:
+            best = max(candidates, key=lambda r: (r.campaign_id is not None, r.created_at, r.id))
+            found[message.id] = (best.id, best.campaign_id, best.variant_id)
+    return found
 
 
 def _decide(inbound: Inbound, words: Words, rules: _Rules) -> tuple[Decision, str]:
@@ -601,6 +630,7 @@ def confirm_review(
     inbound = _inbound_for(session, client, prefix, message)
     inbound.matched = "review"
     done = handlers.opt_out(inbound)
+    handlers.send_replies([inbound])
     message.decision = Decision.OPT_OUT
     message.reason = f"opt-out phrase confirmed by {by}: {done}"[:300]
     _settle_thread(session, message)

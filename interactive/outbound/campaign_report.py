@@ -85,7 +85,7 @@ class Step:
 
 
 def steps(f: Funnel) -> list[Step]:
-    """targeted → eligible → sent → delivered → human clicks → conversions."""
+    """targeted → eligible → sent → delivered → human clicks → replies → conversions."""
 
     def rate(part: int, whole: int) -> float | None:
         return part / whole if whole else None
@@ -101,6 +101,13 @@ def steps(f: Funnel) -> list[Step]:
             f.clicks,
             f.click_rate,
             _("%(people)d people · %(raw)d raw clicks", people=f.clickers, raw=f.clicks_raw),
+        ),
+        Step(
+            "replies",
+            _("Replied"),
+            f.repliers,
+            rate(f.repliers, f.delivered),
+            _("%(count)d messages", count=f.replies),
         ),
         Step("conversions", _("Conversions"), f.conversions, rate(f.conversions, f.delivered)),
     ]

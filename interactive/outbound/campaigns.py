@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from interactive.contacts import segments as segment_rules
 from interactive.contacts.models import AttributeDefinition, Brand, Contact, ListMember, Segment
 from interactive.db import utcnow
+from interactive.keywords.models import InboundMessage
 from interactive.outbound import delivery, rendering
 from interactive.outbound.models import (
     Campaign,
@@ -534,6 +535,8 @@ class Funnel:
     clicks: int = 0  # human
     clicks_raw: int = 0
     clickers: int = 0  # contacts with a human click
+    replies: int = 0  # inbound messages attributed to the campaign
+    repliers: int = 0  # numbers that replied
     conversions: int = 0
     revenue: Decimal = Decimal(0)
     reasons: dict[str, int] = field(default_factory=dict)
@@ -611,6 +614,19 @@ def funnel(session: Session, campaign_id: int) -> tuple[Funnel, dict[int | None,
             if kind == ClickKind.HUMAN:
                 f.clicks += count
                 f.clickers += contacts
+    replies = session.execute(
+        sa.select(
+            InboundMessage.variant_id,
+            sa.func.count(),
+            sa.func.count(sa.distinct(InboundMessage.source)),
+        )
+        .where(InboundMessage.campaign_id == campaign_id)
+        .group_by(InboundMessage.variant_id)
+    ).all()
+    for variant_id, count, numbers in replies:
+        for f in both(variant_id):
+            f.replies += count
+            f.repliers += numbers
     return total, by_variant
 
 

@@ -7,7 +7,7 @@ connection, published after the commit that created the rows.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import redis
@@ -85,6 +85,63 @@ def queue_message(
     stream = outbound_stream(prefix, connection)
     publish_after_commit(session, client, stream, [{"id": message.id}])
     return message
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """One text to queue with ``queue_messages``."""
+
+    connection: str
+    source: str
+    destination: str
+    body: str
+    traffic: Traffic
+    contact_id: int | None = None
+    turkish_shift: bool = False
+
+
+def queue_messages(
+    session: Session, client: redis.Redis, prefix: str, items: Sequence[NewMessage]
+) -> list[int]:
+    """Store QUEUED messages with their parts in two statements for the whole batch (not
+    a flush per message) and publish their ids once the session commits; returns the ids
+    in the order given."""
+    if not items:
+        return []
+    now = utcnow()
+    counts = [count_segments(item.body, item.turkish_shift) for item in items]
+    rows = [
+        {
+            "connection": item.connection,
+            "source": item.source,
+            "destination": item.destination,
+            "body": item.body,
+            "encoding": count.encoding,
+            "parts_count": count.parts,
+            "traffic": item.traffic,
+            "contact_id": item.contact_id,
+            "state": PartState.QUEUED,
+            "flash": False,
+            "created_at": now,
+        }
+        for item, count in zip(items, counts, strict=True)
+    ]
+    statement = sa.insert(Message).returning(Message.id, sort_by_parameter_order=True)
+    ids = list(session.scalars(statement, rows))
+    parts = [
+        {"message_id": message_id, "seq": n, "state": PartState.QUEUED, "attempts": 0}
+        for message_id, count in zip(ids, counts, strict=True)
+        for n in range(1, count.parts + 1)
+    ]
+    session.execute(sa.insert(MessagePart), parts)
+    by_stream: dict[str, list[dict[str, int]]] = {}
+    for item, message_id in zip(items, ids, strict=True):
+        by_stream.setdefault(outbound_stream(prefix, item.connection), []).append(
+            {"id": message_id}
+        )
+    for stream, entries in by_stream.items():
+        publish_after_commit(session, client, stream, entries)
+    return ids
 
 
 @dataclass(frozen=True)

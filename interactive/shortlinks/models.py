@@ -65,6 +65,7 @@ class Click(Base):
     __table_args__ = (
         sa.Index("ix_clicks_campaign_id_kind", "campaign_id", "kind"),
         sa.Index("ix_clicks_link_id_clicked_at", "link_id", "clicked_at"),
+        sa.Index("ix_clicks_clicked_at", "clicked_at"),  # "clicked in the last N days"
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

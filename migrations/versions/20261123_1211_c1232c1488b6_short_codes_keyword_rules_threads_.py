@@ -19,6 +19,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("clicks", schema=None) as batch_op:
+        batch_op.create_index("ix_clicks_clicked_at", ["clicked_at"], unique=False)
     op.create_table(
         "quick_replies",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -288,6 +290,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("clicks", schema=None) as batch_op:
+        batch_op.drop_index("ix_clicks_clicked_at")
     with op.batch_alter_table("inbound_messages", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_inbound_messages_unrouted",

@@ -120,3 +120,36 @@ def test_unmatched_text_goes_to_the_inbox_thread(ctx: Session) -> None:
     assert thread is not None and thread.unread == 1 and thread.phone == "+905321234567"
     message = ctx.get(InboundMessage, routed.message_id)
     assert message is not None and message.thread_id == thread.id and message.routed_at
+
+
+def test_a_reply_is_attributed_to_the_latest_campaign_message_and_counted(ctx: Session) -> None:
+    from interactive.outbound import campaigns
+    from interactive.outbound.models import Campaign, PartState, Variant
+
+    campaign = Campaign(name="Yaz", traffic=Traffic.INFORMATIONAL, sender="4664", connection="sim")
+    ctx.add(campaign)
+    ctx.flush()
+    variant = Variant(campaign_id=campaign.id, label="A", share=100, template="Merhaba")
+    ctx.add(variant)
+    ctx.flush()
+    sent = Message(
+        campaign_id=campaign.id,
+        variant_id=variant.id,
+        connection="sim",
+        source="4664",
+        destination="+905321234567",
+        body="Merhaba",
+        encoding="GSM7",
+        parts_count=1,
+        traffic=Traffic.INFORMATIONAL,
+        state=PartState.DELIVERED,
+    )
+    ctx.add(sent)
+    ctx.flush()
+    route_text(ctx, "Ne zaman?")
+    route_text(ctx, "Teşekkürler", source="905329999999")  # nothing sent to this one
+    total, by_variant = campaigns.funnel(ctx, campaign.id)
+    assert (total.replies, total.repliers) == (1, 1)
+    assert by_variant[variant.id].repliers == 1
+    reply = ctx.scalar(sa.select(InboundMessage).where(InboundMessage.text == "Ne zaman?"))
+    assert reply is not None and reply.reply_to_id == sent.id

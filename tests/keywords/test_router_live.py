@@ -1,0 +1,205 @@
+"""The router process for real: MOs from the SMSC simulator over TCP, the gateway, the
+inbound stream, the router thread, replies submitted back to the simulator."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from interactive.contacts.models import Suppression
+from interactive.db import db
+from interactive.keywords import conversations
+from interactive.keywords.handlers import Inbound
+from interactive.keywords.models import Decision, InboundMessage, KeywordRule, ShortCode
+from interactive.keywords.router import Router, ensure_short_codes
+from interactive.outbound.models import Message, PartState
+from interactive.smpp.simulator import SmscSimulator
+from tests.gateway_harness import wait_until
+from tests.outbound.test_campaign_sending import COUNT, _audience, _start, _states
+
+CUSTOMER = "905321000039"  # the last contact of the campaign audience
+
+
+@pytest.fixture
+def run_router(app: Flask, live_db: None) -> Iterator[Callable[[], Router]]:
+    started: list[tuple[threading.Event, threading.Thread]] = []
+
+    def start() -> Router:
+        router = Router(
+            app.extensions["interactive.sessionmaker"],
+            app.extensions["interactive.redis"],
+            str(app.config["REDIS_PREFIX"]),
+        )
+
+        def run(stop: threading.Event) -> None:
+            with app.app_context():
+                router.run(stop)
+
+        stop = threading.Event()
+        thread = threading.Thread(target=run, args=(stop,))
+        thread.start()
+        started.append((stop, thread))
+        return router
+
+    yield start
+    for stop, thread in started:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def _inbound(app: Flask) -> list[InboundMessage]:
+    with app.app_context():
+        rows = list(db.session().scalars(sa.select(InboundMessage).order_by(InboundMessage.id)))
+        db.session.remove()
+        return rows
+
+
+def _with_code(app: Flask) -> int:
+    with app.app_context(), db.transaction() as session:
+        return ensure_short_codes(session, [("4664", "sim")])["4664"].id
+
+
+def test_a_duplicated_stop_is_stored_routed_and_confirmed_once(
+    app: Flask, run_gateway: Callable[..., SmscSimulator], run_router: Callable[[], Router]
+) -> None:
+    simulator = run_gateway()
+    run_router()
+    simulator.inject_mo(CUSTOMER, "4664", " Stop. ", duplicate=True)
+    wait_until(lambda: any(m.routed_at for m in _inbound(app)))
+    simulator.wait_for_submits(1)
+    threading.Event().wait(1.0)  # a second confirmation would have arrived by now
+    assert [m.decision for m in _inbound(app)] == [Decision.OPT_OUT]
+    with app.app_context():
+        [reply] = db.session().scalars(sa.select(Message)).all()
+        assert db.session().scalar(sa.select(sa.func.count()).select_from(Suppression)) == 1
+        db.session.remove()
+    parts = simulator.submitted()
+    assert len(parts) == reply.parts_count  # one confirmation (in as many parts as it takes)
+    assert {(p.destination_addr.lstrip("+"), p.source_addr) for p in parts} == {(CUSTOMER, "4664")}
+
+
+def test_a_keyword_gets_its_auto_reply_through_the_simulator(
+    app: Flask, run_gateway: Callable[..., SmscSimulator], run_router: Callable[[], Router]
+) -> None:
+    code_id = _with_code(app)
+    with app.app_context(), db.transaction() as session:
+        session.add(
+            KeywordRule(short_code_id=code_id, keyword="KAZAN", reply_tr="Tebrikler {{ keyword }}!")
+        )
+    simulator = run_gateway()
+    run_router()
+    simulator.inject_mo(CUSTOMER, "4664", "Kazan")
+    reply = simulator.wait_for_submits(1)[0]
+    assert reply.payload.decode("utf-16-be" if reply.data_coding == 8 else "ascii") == (
+        "Tebrikler kazan!"
+    )
+    assert [m.decision for m in _inbound(app)] == [Decision.RULE]
+
+
+def test_messages_that_missed_the_stream_are_swept(
+    app: Flask, run_router: Callable[[], Router]
+) -> None:
+    with app.app_context(), db.transaction() as session:
+        from tests.keywords.routing import store_mo
+
+        message_id = store_mo(session, "merhaba", received_at=datetime(2026, 1, 1, tzinfo=UTC)).id
+    run_router()
+    wait_until(lambda: all(m.routed_at for m in _inbound(app)), timeout=20)
+    [message] = _inbound(app)
+    assert message.id == message_id and message.decision == Decision.INBOX
+
+
+def test_no_submit_to_a_number_after_its_opt_out_commits_mid_campaign(
+    app: Flask, run_gateway: Callable[..., SmscSimulator], run_router: Callable[[], Router]
+) -> None:
+    simulator = run_gateway()
+    run_router()
+    campaign_id = _start(app, _audience(app), rate=10)  # four seconds of sending
+    wait_until(lambda: len(simulator.submitted()) >= 3)
+    simulator.inject_mo(CUSTOMER, "4664", "RET")
+    wait_until(lambda: any(m.routed_at for m in _inbound(app)))
+    [opt_out] = _inbound(app)
+    assert opt_out.decision == Decision.OPT_OUT and opt_out.routed_at is not None
+    committed: datetime = opt_out.routed_at
+    wait_until(lambda: PartState.QUEUED not in _states(app, campaign_id), timeout=30)
+    campaign_parts = [
+        s
+        for s in simulator.submitted()
+        if s.destination_addr.lstrip("+") == CUSTOMER and _is_campaign(s)
+    ]
+    assert all(s.received_at <= committed for s in campaign_parts)
+    states = _states(app, campaign_id)
+    assert states.get(PartState.SUPPRESSED) == 1
+    assert sum(states.values()) == COUNT
+    with app.app_context():
+        message = db.session().scalar(
+            sa.select(Message).where(
+                Message.campaign_id == campaign_id, Message.destination.like(f"%{CUSTOMER}")
+            )
+        )
+        assert message is not None and message.state == PartState.SUPPRESSED
+        db.session.remove()
+
+
+def _is_campaign(submitted: object) -> bool:
+    payload = getattr(submitted, "payload", b"")
+    return b"M\x00e\x00r\x00h\x00a\x00b\x00a" in payload or b"Merhaba" in payload
+
+
+def _routed(app: Flask, text: str) -> Callable[[], bool]:
+    return lambda: any(m.text == text and m.routed_at for m in _inbound(app))
+
+
+class _Survey:
+    """A conversation that takes every message while it is open (surveys register theirs)."""
+
+    name = "survey"
+
+    def __init__(self) -> None:
+        self.open: set[str] = set()
+        self.answers: list[str] = []
+
+    def take(self, inbound: Inbound) -> str | None:
+        if inbound.phone not in self.open:
+            return None
+        self.answers.append(inbound.message.text)
+        return "answer recorded"
+
+    def end(self, inbound: Inbound) -> bool:
+        if inbound.phone in self.open:
+            self.open.discard(inbound.phone)
+            return True
+        return False
+
+
+def test_opt_out_wins_inside_a_running_survey_and_ends_it(
+    app: Flask, run_gateway: Callable[..., SmscSimulator], run_router: Callable[[], Router]
+) -> None:
+    survey = _Survey()
+    survey.open.add(f"+{CUSTOMER}")
+    conversations.register(survey)
+    try:
+        simulator = run_gateway()
+        run_router()
+        for text in ("Evet", "5", "RET", "4"):
+            simulator.inject_mo(CUSTOMER, "4664", text)
+            wait_until(_routed(app, text))
+        decisions = [(m.text, m.decision) for m in _inbound(app)]
+        assert decisions == [
+            ("Evet", Decision.CONVERSATION),
+            ("5", Decision.CONVERSATION),
+            ("RET", Decision.OPT_OUT),
+            ("4", Decision.INBOX),
+        ]
+        assert survey.answers == ["Evet", "5"]
+        assert "ended survey" in _inbound(app)[2].reason
+    finally:
+        conversations.PROVIDERS.remove(survey)
+    with app.app_context():
+        assert db.session().scalar(sa.select(ShortCode.code)) == "4664"
+        db.session.remove()
