@@ -151,7 +151,7 @@ def render(source: str, inbound: Inbound, **values: Any) -> str:
     variables.update(inbound.reply_values())
     variables.update(keyword=inbound.matched, short_code=inbound.short_code.code, **values)
     try:
-        return rendering.compile_template(source, variables).render(variables)
+        return rendering.saved_template(source).render(variables)
     except rendering.TemplateError as exc:
         log.warning(
             "reply template failed rule=%s error=%s", getattr(inbound.rule, "id", None), exc
@@ -325,6 +325,7 @@ def opt_in(inbound: Inbound) -> str:
                         requested_at=inbound.now,
                     )
                 )
+                session.flush()
             inbound.reply(inbound.text_of("opt_in_confirm", word=code.confirm_keyword))
             return "double opt-in: confirmation asked"
         pending.confirmed_at = inbound.now

@@ -27,6 +27,8 @@ transaction as the effects: a message is routed once, whatever happens to the st
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import threading
 import time
@@ -145,15 +147,35 @@ class Words:
 
     @classmethod
     def of(cls, code: ShortCode) -> Words:
-        fold = defaults.fold_word
-        return cls(
-            opt_out=frozenset(filter(None, map(fold, code.opt_out_keywords or ()))),
-            opt_in=frozenset(filter(None, map(fold, code.opt_in_keywords or ()))),
-            help=frozenset(filter(None, map(fold, code.help_keywords or ()))),
-            phrases=tuple(filter(None, map(fold, code.opt_out_phrases or ()))),
-            scoped={fold(k): v for k, v in (code.scoped_opt_outs or {}).items() if fold(k)},
-            confirm=fold(code.confirm_keyword or ""),
+        scoped = json.dumps(code.scoped_opt_outs or {}, sort_keys=True)
+        return _words(
+            tuple(code.opt_out_keywords or ()),
+            tuple(code.opt_in_keywords or ()),
+            tuple(code.help_keywords or ()),
+            tuple(code.opt_out_phrases or ()),
+            scoped,
+            code.confirm_keyword or "",
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _words(
+    opt_out: tuple[str, ...],
+    opt_in: tuple[str, ...],
+    help_words: tuple[str, ...],
+    phrases: tuple[str, ...],
+    scoped: str,
+    confirm: str,
+) -> Words:
+    fold = defaults.fold_word
+    return Words(
+        opt_out=frozenset(filter(None, map(fold, opt_out))),
+        opt_in=frozenset(filter(None, map(fold, opt_in))),
+        help=frozenset(filter(None, map(fold, help_words))),
+        phrases=tuple(filter(None, map(fold, phrases))),
+        scoped={fold(k): v for k, v in json.loads(scoped).items() if fold(k)},
+        confirm=fold(confirm),
+    )
 
 
 @dataclass(frozen=True)
@@ -240,6 +262,30 @@ def _load_rules(session: Session, code_ids: set[int], now: datetime) -> _Rules:
     return _Rules({r.id: r for r in rules}, patterns)
 
 
+class Settings:
+    """Short codes and keyword rules as the router reads them, kept ``max_age_s`` seconds
+    in a long-running router (a change made in the UI takes effect within that time)."""
+
+    def __init__(self, max_age_s: float = 2.0) -> None:
+        self.max_age_s = max_age_s
+        self._codes: dict[str, ShortCode] = {}
+        self._rules: _Rules = _Rules({}, {})
+        self._loaded = -1e9
+
+    def get(
+        self, session: Session, messages: Sequence[InboundMessage], now: datetime
+    ) -> tuple[dict[str, ShortCode], _Rules]:
+        wanted = {code_of(m.destination): m.connection for m in messages}
+        fresh = time.monotonic() - self._loaded < self.max_age_s
+        if not fresh or any(code not in self._codes for code in wanted):
+            if not fresh:
+                self._codes = {}
+            self._codes.update(ensure_short_codes(session, list(wanted.items())))
+            self._rules = _load_rules(session, {c.id for c in self._codes.values()}, now)
+            self._loaded = time.monotonic()
+        return self._codes, self._rules
+
+
 def language_of(contact: Contact | None, phone: str) -> str:
     if contact is not None and contact.language in ("tr", "en"):
         return contact.language
@@ -254,9 +300,12 @@ def route(
     *,
     region: str = "TR",
     now: datetime | None = None,
+    settings: Settings | None = None,
 ) -> list[Routed]:
     """Route these inbound messages (those not routed yet; flushes, the caller commits).
-    On PostgreSQL rows another router holds are skipped: that router routes them."""
+    On PostgreSQL rows another router holds are skipped: that router routes them.
+    ``settings`` keeps short codes and rules between batches (the router process);
+    without it they are read for this batch."""
     if not message_ids:
         return []
     now = now or utcnow()
@@ -270,8 +319,8 @@ def route(
     messages = list(session.scalars(query))
     if not messages:
         return []
-    codes = ensure_short_codes(session, [(m.destination, m.connection) for m in messages])
-    rules = _load_rules(session, {c.id for c in codes.values()}, now)
+    settings = settings or Settings(max_age_s=0)
+    codes, rules = settings.get(session, messages, now)
     numbers = {m.id: _phone(m.source, region) for m in messages}
     contacts = {
         c.phone: c
@@ -283,50 +332,47 @@ def route(
         if brand_ids
         else {}
     )
-    threads = _threads(
-        session,
-        {(numbers[m.id], codes[code_of(m.destination)].code) for m in messages},
-        contacts,
-    )
     words = {code.id: Words.of(code) for code in codes.values()}
     routed: list[Routed] = []
     inbounds: list[Inbound] = []
     replied_to = _latest_sent(session, messages, numbers, codes)
-    for message in messages:
-        code = codes[code_of(message.destination)]
-        phone = numbers[message.id]
-        contact = contacts.get(phone)
-        inbound = Inbound(
-            session=session,
-            redis=client,
-            prefix=prefix,
-            message=message,
-            phone=phone,
-            contact=contact,
-            short_code=code,
-            brand=brands.get(code.brand_id) if code.brand_id is not None else None,
-            language=language_of(contact, phone),
-            now=now,
-        )
-        sent = replied_to.get(message.id)
-        if sent is not None:
-            message.reply_to_id, message.campaign_id, message.variant_id = sent
-        decision, reason = _decide(inbound, words[code.id], rules)
-        if inbound.contact is not None:
-            contacts[phone] = inbound.contact
-        thread = threads[(phone, code.code)]
-        message.phone = phone
-        message.contact_id = inbound.contact.id if inbound.contact is not None else None
-        message.thread_id = thread.id
-        message.decision = decision
-        message.reason = reason[:300]
-        message.rule_id = inbound.rule.id if inbound.rule is not None else None
-        message.routed_at = now
-        _touch(thread, message, decision, inbound.contact)
-        routed.append(Routed(message.id, decision, reason, inbound.replies))
-        inbounds.append(inbound)
-    handlers.send_replies(inbounds)
-    session.flush()
+    # One UPDATE of the batch at the end, not one per query a handler makes.
+    with session.no_autoflush:
+        for message in messages:
+            code = codes[code_of(message.destination)]
+            phone = numbers[message.id]
+            contact = contacts.get(phone)
+            inbound = Inbound(
+                session=session,
+                redis=client,
+                prefix=prefix,
+                message=message,
+                phone=phone,
+                contact=contact,
+                short_code=code,
+                brand=brands.get(code.brand_id) if code.brand_id is not None else None,
+                language=language_of(contact, phone),
+                now=now,
+            )
+            sent = replied_to.get(message.id)
+            if sent is not None:
+                message.reply_to_id, message.campaign_id, message.variant_id = sent
+            decision, reason = _decide(inbound, words[code.id], rules)
+            if inbound.contact is not None:
+                contacts[phone] = inbound.contact
+            message.phone = phone
+            message.contact_id = inbound.contact.id if inbound.contact is not None else None
+            message.decision = decision
+            message.reason = reason[:300]
+            message.rule_id = inbound.rule.id if inbound.rule is not None else None
+            message.routed_at = now
+            routed.append(Routed(message.id, decision, reason, inbound.replies))
+            inbounds.append(inbound)
+        threads = _threads(session, inbounds)
+        for inbound in inbounds:
+            inbound.message.thread_id = threads[(inbound.phone, inbound.short_code.code)]
+        handlers.send_replies(inbounds)
+        session.flush()
     return routed
 
 
@@ -337,47 +383,50 @@ def _phone(source: str, region: str) -> str:
     return parsed.e164 or source.strip()
 
 
-def _threads(
-    session: Session, keys: set[tuple[str, str]], contacts: dict[str, Contact]
-) -> dict[tuple[str, str], Thread]:
-    """The thread of each (phone, short code), created when missing (race-free: insert
-    with ON CONFLICT DO NOTHING, then read)."""
-    now = utcnow()
-    rows = [
-        {
-            "phone": phone,
-            "short_code": code,
-            "contact_id": contacts[phone].id if phone in contacts else None,
-            "state": ThreadState.OPEN,
-            "unread": 0,
-            "last_text": "",
-            "last_message_at": now,
-            "created_at": now,
-        }
-        for phone, code in sorted(keys)
-    ]
-    session.execute(_insert_ignore(session, Thread, ["phone", "short_code"]), rows)
-    found: dict[tuple[str, str], Thread] = {}
-    phones_ = {phone for phone, _ in keys}
-    query = sa.select(Thread).where(Thread.phone.in_(phones_))
-    for thread in session.scalars(query):
-        if (thread.phone, thread.short_code) in keys:
-            found[(thread.phone, thread.short_code)] = thread
-    return found
-
-
-def _touch(
-    thread: Thread, message: InboundMessage, decision: Decision, contact: Contact | None
-) -> None:
-    thread.last_text = message.text[:200]
-    thread.last_decision = decision
-    thread.last_message_at = max(thread.last_message_at, message.received_at)
-    thread.last_inbound_at = message.received_at
-    if contact is not None and thread.contact_id is None:
-        thread.contact_id = contact.id
-    if decision in FOR_PEOPLE:
-        thread.unread = Thread.unread + 1
-        thread.state = ThreadState.OPEN
+def _threads(session: Session, inbounds: Sequence[Inbound]) -> dict[tuple[str, str], int]:
+    """Bring the thread of each (phone, short code) up to date with its routed messages
+    and return their ids: an INSERT … ON CONFLICT DO UPDATE … RETURNING per thread,
+    race-free with other routers. The last message sets the preview and decision; those a
+    person must read count as unread and reopen a closed thread."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for inbound in inbounds:
+        message = inbound.message
+        key = (inbound.phone, inbound.short_code.code)
+        row = rows.setdefault(
+            key,
+            {
+                "phone": key[0],
+                "short_code": key[1],
+                "contact_id": None,
+                "state": ThreadState.OPEN,
+                "unread": 0,
+                "created_at": message.received_at,
+            },
+        )
+        row["contact_id"] = message.contact_id or row["contact_id"]
+        row["last_text"] = message.text[:200]
+        row["last_decision"] = message.decision
+        row["last_message_at"] = message.received_at
+        row["last_inbound_at"] = message.received_at
+        row["unread"] += 1 if message.decision in FOR_PEOPLE else 0
+    postgres = session.get_bind().dialect.name == "postgresql"
+    insert = (postgresql if postgres else sqlite).insert(Thread)
+    table = Thread.__table__.c
+    new = insert.excluded
+    later = sa.func.greatest if postgres else sa.func.max
+    statement = insert.on_conflict_do_update(
+        index_elements=["phone", "short_code"],
+        set_={
+            "contact_id": sa.func.coalesce(table.contact_id, new.contact_id),
+            "last_text": new.last_text,
+            "last_decision": new.last_decision,
+            "last_message_at": later(table.last_message_at, new.last_message_at),
+            "last_inbound_at": new.last_inbound_at,
+            "unread": table.unread + new.unread,
+            "state": sa.case((new.unread > 0, ThreadState.OPEN.value), else_=table.state),
+        },
+    ).returning(table.id)
+    return {key: session.execute(statement, row).scalar_one() for key, row in rows.items()}
 
 
 def _latest_sent(
@@ -533,6 +582,7 @@ class Router:
     prefix: str
     region: str = "TR"
     batch_size: int = BATCH_SIZE
+    settings: Settings = field(default_factory=Settings)
     _last_sweep: float = 0.0
 
     def consumer(self) -> StreamConsumer:
@@ -556,7 +606,9 @@ class Router:
 
     def route_ids(self, ids: list[int]) -> list[Routed]:
         with self.session_factory() as session:
-            routed = route(session, self.client, self.prefix, ids, region=self.region)
+            routed = route(
+                session, self.client, self.prefix, ids, region=self.region, settings=self.settings
+            )
             session.commit()
         for item in routed:
             log.info(

@@ -13,6 +13,7 @@ its own for each recipient, unless written ``{{ keep("https://…") }}``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -84,6 +85,16 @@ def compile_template(source: str, known: Iterable[str]) -> Template:
     its line, or a variable that no contact has)."""
     check_template(source, known)
     return Template(source, _ENV.from_string(source))
+
+
+@functools.lru_cache(maxsize=512)
+def saved_template(source: str) -> Template:
+    """A template checked when it was saved (keyword replies, brand texts), compiled once
+    per process; a variable a contact lacks renders empty (or its ``default``)."""
+    try:
+        return Template(source, _ENV.from_string(source))
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(exc.message or str(exc), exc.lineno) from exc
 
 
 def check_template(source: str, known: Iterable[str]) -> None:

@@ -43,7 +43,6 @@ from interactive.streams import Entry, StreamConsumer, default_consumer_name, pu
 log = logging.getLogger(__name__)
 
 GROUP = "gateway"
-STORE_INTERVAL_S = 0.005
 STORE_BATCH = 2000
 RETRY_DELAY_S = 5.0
 STATUS_EVERY_S = 1.0
@@ -282,15 +281,12 @@ class Gateway:
             first = self.events.get(timeout=0.2)
         except queue.Empty:
             return batch
+        # Natural group commit: whatever arrived while the last batch was being stored goes
+        # into this one; a lone event is stored at once instead of waiting for company.
         items = [first]
-        deadline = time.monotonic() + STORE_INTERVAL_S
         while len(items) < STORE_BATCH:
-            remaining = deadline - time.monotonic()
             try:
-                if remaining > 0:
-                    items.append(self.events.get(timeout=remaining))
-                else:
-                    items.append(self.events.get_nowait())
+                items.append(self.events.get_nowait())
             except queue.Empty:
                 break
         for item in items:
