@@ -10,6 +10,7 @@ FEATURE_MODELS = (
     "interactive.outbound.models",
     "interactive.keywords.models",
     "interactive.shortlinks.models",
+    "interactive.analytics.models",
 )
 
 

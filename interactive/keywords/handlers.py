@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import redis
@@ -27,6 +28,8 @@ from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from interactive.analytics import service as analytics
+from interactive.analytics.models import ConversionSource
 from interactive.contacts import consent, suppression
 from interactive.contacts import service as contacts
 from interactive.contacts.models import (
@@ -218,6 +221,41 @@ def _webhook(inbound: Inbound, settings: dict[str, Any]) -> str:
     if webhook_id is None:
         return "no webhook set"
     return webhooks.enqueue(inbound.session, webhook_id, inbound.message, inbound.rule)
+
+
+@register("conversion", _l("Count as a conversion"), ("event", "value", "currency"))
+def _conversion(inbound: Inbound, settings: dict[str, Any]) -> str:
+    event = str(settings.get("event") or "reply")
+    return record_conversion(inbound, event, settings.get("value"), settings.get("currency"))
+
+
+def record_conversion(inbound: Inbound, event: str, value: Any = None, currency: Any = None) -> str:
+    """A conversion for the campaign this reply answers (unattributed when it answers
+    none), once per inbound message."""
+    message = inbound.message
+    try:
+        amount = Decimal(str(value)) if value not in (None, "") else None
+    except ArithmeticError:
+        amount = None
+    new = analytics.record(
+        inbound.session,
+        analytics.NewConversion(
+            source=ConversionSource.REPLY,
+            event=event,
+            idempotency_key=f"inbound:{message.id}",
+            occurred_at=message.received_at,
+            value=amount,
+            currency=str(currency)[:3].upper() if currency else None,
+            phone=inbound.phone,
+            contact_id=inbound.contact.id if inbound.contact is not None else None,
+            campaign_id=message.campaign_id,
+            variant_id=message.variant_id,
+            message_id=message.reply_to_id,
+            inbound_id=message.id,
+        ),
+    )
+    where = f"campaign {message.campaign_id}" if message.campaign_id else "no campaign"
+    return f"conversion {event!r} ({where})" if new else "conversion already counted"
 
 
 def _int(value: Any) -> int | None:

@@ -58,7 +58,7 @@ from interactive.keywords.models import (
     ThreadState,
 )
 from interactive.keywords.service import inbound_stream
-from interactive.outbound.models import Message
+from interactive.outbound.models import Campaign, Goal, Message
 from interactive.streams import Entry, StreamConsumer
 
 log = logging.getLogger(__name__)
@@ -336,6 +336,7 @@ def route(
     routed: list[Routed] = []
     inbounds: list[Inbound] = []
     replied_to = _latest_sent(session, messages, numbers, codes)
+    goals = _reply_goals(session, {sent[1] for sent in replied_to.values() if sent[1]})
     # One UPDATE of the batch at the end, not one per query a handler makes.
     with session.no_autoflush:
         for message in messages:
@@ -358,6 +359,9 @@ def route(
             if sent is not None:
                 message.reply_to_id, message.campaign_id, message.variant_id = sent
             decision, reason = _decide(inbound, words[code.id], rules)
+            goal = goals.get(message.campaign_id) if message.campaign_id else None
+            if goal is not None and decision != Decision.OPT_OUT and _reaches(goal, message.text):
+                reason += "; " + handlers.record_conversion(inbound, "reply")
             if inbound.contact is not None:
                 contacts[phone] = inbound.contact
             message.phone = phone
@@ -470,6 +474,29 @@ def _latest_sent(
             best = max(candidates, key=lambda r: (r.campaign_id is not None, r.created_at, r.id))
             found[message.id] = (best.id, best.campaign_id, best.variant_id)
     return found
+
+
+def _reply_goals(session: Session, campaign_ids: set[int]) -> dict[int, str]:
+    """Campaigns whose goal is a reply: campaign id → the keyword a reply should carry
+    ("" for any reply)."""
+    if not campaign_ids:
+        return {}
+    rows = session.execute(
+        sa.select(Campaign.id, Campaign.goal_value).where(
+            Campaign.id.in_(campaign_ids), Campaign.goal == Goal.REPLY
+        )
+    )
+    return {campaign_id: value or "" for campaign_id, value in rows}
+
+
+def _reaches(goal: str, text: str) -> bool:
+    """A reply carries the campaign's goal keyword when its first word is that keyword
+    (compared as the router compares keywords); any reply does when none is set."""
+    wanted = defaults.fold_word(goal)
+    if not wanted:
+        return bool(text.strip())
+    words = defaults.fold_word(text).split(" ")
+    return " ".join(words[: wanted.count(" ") + 1]) == wanted
 
 
 def _decide(inbound: Inbound, words: Words, rules: _Rules) -> tuple[Decision, str]:

@@ -26,6 +26,7 @@ from flask_babel import force_locale, gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from interactive.analytics import service as conversions
 from interactive.contacts import segments as segment_rules
 from interactive.contacts.models import AttributeDefinition, Brand, Contact, ListMember, Segment
 from interactive.db import utcnow
@@ -627,6 +628,10 @@ def funnel(session: Session, campaign_id: int) -> tuple[Funnel, dict[int | None,
         for f in both(variant_id):
             f.replies += count
             f.repliers += numbers
+    for variant_id, count, revenue in conversions.counts(session, campaign_id):
+        for f in both(variant_id):
+            f.conversions += count
+            f.revenue += revenue
     return total, by_variant
 
 

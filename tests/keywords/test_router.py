@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -120,6 +122,82 @@ def test_unmatched_text_goes_to_the_inbox_thread(ctx: Session) -> None:
     assert thread is not None and thread.unread == 1 and thread.phone == "+905321234567"
     message = ctx.get(InboundMessage, routed.message_id)
     assert message is not None and message.thread_id == thread.id and message.routed_at
+
+
+def _campaign_sent_to(ctx: Session, phone: str, **options: Any) -> tuple[Any, Any, Message]:
+    from interactive.outbound.models import Campaign, PartState, Variant
+
+    campaign = Campaign(
+        name="Yaz", traffic=Traffic.INFORMATIONAL, sender="4664", connection="sim", **options
+    )
+    ctx.add(campaign)
+    ctx.flush()
+    variant = Variant(campaign_id=campaign.id, label="A", share=100, template="Merhaba")
+    ctx.add(variant)
+    ctx.flush()
+    sent = Message(
+        campaign_id=campaign.id,
+        variant_id=variant.id,
+        connection="sim",
+        source="4664",
+        destination=phone,
+        body="Merhaba",
+        encoding="GSM7",
+        parts_count=1,
+        traffic=Traffic.INFORMATIONAL,
+        state=PartState.DELIVERED,
+    )
+    ctx.add(sent)
+    ctx.flush()
+    return campaign, variant, sent
+
+
+def test_a_reply_with_the_campaigns_goal_keyword_is_one_conversion(ctx: Session) -> None:
+    from interactive.analytics.models import Conversion
+    from interactive.outbound import campaigns
+    from interactive.outbound.models import Goal
+
+    campaign, variant, sent = _campaign_sent_to(
+        ctx, "+905321234567", goal=Goal.REPLY, goal_value="EVET"
+    )
+    assert "conversion" not in route_text(ctx, "Hayır").reason
+    routed = route_text(ctx, "Evet!")
+    assert "conversion 'reply'" in routed.reason
+    message = ctx.get(InboundMessage, routed.message_id)
+    assert message is not None
+    message.routed_at = None  # routed again (a lost acknowledgement): counted once
+    ctx.flush()
+    from interactive.keywords.router import route as route_again
+    from interactive.redis_store import get_redis
+
+    route_again(ctx, get_redis(), "test", [message.id])
+    [conversion] = ctx.scalars(sa.select(Conversion)).all()
+    assert (conversion.campaign_id, conversion.variant_id) == (campaign.id, variant.id)
+    assert conversion.message_id == sent.id and conversion.inbound_id == message.id
+    total, _ = campaigns.funnel(ctx, campaign.id)
+    assert total.conversions == 1
+
+
+def test_a_conversion_rule_counts_its_value(ctx: Session) -> None:
+    from interactive.analytics.models import Conversion
+
+    route_text(ctx, "merhaba")
+    code = ctx.scalar(sa.select(ShortCode))
+    assert code is not None
+    ctx.add(
+        KeywordRule(
+            short_code_id=code.id,
+            keyword="SATIN",
+            handler="conversion",
+            settings={"event": "purchase", "value": "149.90", "currency": "try"},
+        )
+    )
+    ctx.flush()
+    routed = route_text(ctx, "satın al")
+    assert "conversion 'purchase' (no campaign)" in routed.reason
+    conversion = ctx.scalar(sa.select(Conversion))
+    assert conversion is not None
+    assert (str(conversion.value), conversion.currency) == ("149.90", "TRY")
 
 
 def test_a_reply_is_attributed_to_the_latest_campaign_message_and_counted(ctx: Session) -> None:

@@ -1,0 +1,1 @@
+"""Conversions, attribution, metrics and dashboards."""

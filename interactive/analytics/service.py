@@ -1,0 +1,72 @@
+"""Recording conversions (flushes, never commits)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from interactive.analytics.models import Conversion, ConversionSource
+from interactive.db import utcnow
+
+
+@dataclass(frozen=True)
+class NewConversion:
+    source: ConversionSource
+    event: str
+    idempotency_key: str
+    occurred_at: datetime
+    value: Decimal | None = None
+    currency: str | None = None
+    phone: str | None = None
+    contact_id: int | None = None
+    campaign_id: int | None = None
+    variant_id: int | None = None
+    message_id: int | None = None
+    link_id: int | None = None
+    inbound_id: int | None = None
+
+
+def record(session: Session, conversion: NewConversion) -> bool:
+    """Store a conversion unless its idempotency key is known; True if it was new."""
+    row = {
+        "source": conversion.source,
+        "event": conversion.event[:64],
+        "value": conversion.value,
+        "currency": conversion.currency,
+        "idempotency_key": conversion.idempotency_key[:200],
+        "occurred_at": conversion.occurred_at,
+        "recorded_at": utcnow(),
+        "phone": conversion.phone,
+        "contact_id": conversion.contact_id,
+        "campaign_id": conversion.campaign_id,
+        "variant_id": conversion.variant_id,
+        "message_id": conversion.message_id,
+        "link_id": conversion.link_id,
+        "inbound_id": conversion.inbound_id,
+    }
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(Conversion)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(Conversion.id)
+    )
+    return session.execute(statement, row).first() is not None
+
+
+def counts(session: Session, campaign_id: int) -> list[tuple[int | None, int, Decimal]]:
+    """(variant id, conversions, revenue) of a campaign."""
+    rows = session.execute(
+        sa.select(
+            Conversion.variant_id,
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(Conversion.value), 0),
+        )
+        .where(Conversion.campaign_id == campaign_id)
+        .group_by(Conversion.variant_id)
+    ).all()
+    return [(variant_id, count, Decimal(total or 0)) for variant_id, count, total in rows]
