@@ -203,3 +203,27 @@ def test_opt_out_wins_inside_a_running_survey_and_ends_it(
     with app.app_context():
         assert db.session().scalar(sa.select(ShortCode.code)) == "4664"
         db.session.remove()
+
+
+def test_two_routers_route_each_message_once(app: Flask, run_router: Callable[[], Router]) -> None:
+    """Both routers sweep the same unrouted messages at once: each is routed (and
+    answered) once."""
+    from tests.keywords.routing import store_mo
+
+    code_id = _with_code(app)
+    with app.app_context(), db.transaction() as session:
+        session.add(KeywordRule(short_code_id=code_id, keyword="KAZAN", reply_tr="Tebrikler!"))
+        for n in range(30):
+            store_mo(
+                session,
+                "Kazan",
+                source=f"9053210{n:05d}",
+                received_at=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+    run_router()
+    run_router()
+    wait_until(lambda: all(m.routed_at for m in _inbound(app)), timeout=30)
+    with app.app_context():
+        replies = db.session().scalars(sa.select(Message.destination)).all()
+        db.session.remove()
+    assert sorted(replies) == sorted(f"+9053210{n:05d}" for n in range(30))
