@@ -130,6 +130,8 @@ def _register_blueprints(app: Flask) -> None:
     from interactive.contacts.consent_views import bp as consent_bp
     from interactive.contacts.import_views import bp as imports_bp
     from interactive.contacts.views import bp as contacts_bp
+    from interactive.keywords.admin_views import bp as keywords_bp
+    from interactive.keywords.views import bp as inbox_bp
     from interactive.outbound.views import bp as campaigns_bp
     from interactive.shortlinks.views import bp as shortlinks_bp
     from interactive.smpp.views import bp as gateway_bp
@@ -145,6 +147,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(imports_bp, url_prefix="/imports")
     app.register_blueprint(consent_bp, url_prefix="/consent")
     app.register_blueprint(campaigns_bp, url_prefix="/campaigns")
+    app.register_blueprint(inbox_bp, url_prefix="/inbox")
+    app.register_blueprint(keywords_bp, url_prefix="/keywords")
     # Last, at the root: ``/<code>`` only matches what a code looks like, and the app's
     # own paths (static rules) take precedence over it in any case.
     app.register_blueprint(shortlinks_bp)

@@ -108,6 +108,10 @@ class Config:
     #: shared with the receivers. Required in production (at least 32 characters); derived
     #: from SECRET_KEY in development.
     WEBHOOK_SECRET: str | None = None
+    #: Let keyword-rule webhooks go to private, loopback, link-local or other non-public
+    #: addresses (a receiver inside your own network). Off: such URLs are refused when saved
+    #: and again at each delivery.
+    WEBHOOK_ALLOW_PRIVATE = False
     #: The consent registry (İYS) API. Empty: pending registrations are exported as files.
     IYS_URL = ""
     IYS_USERNAME = ""
@@ -352,6 +356,9 @@ def _webhook_settings(config: FlaskConfig | dict[str, Any], production: bool) ->
         key = str(config["SECRET_KEY"]).encode()
         secret = hmac.new(key, b"interactive status webhooks", hashlib.sha256).hexdigest()
     config["WEBHOOK_SECRET"] = str(secret)
+    config["WEBHOOK_ALLOW_PRIVATE"] = _coerce_bool(
+        "WEBHOOK_ALLOW_PRIVATE", config.get("WEBHOOK_ALLOW_PRIVATE", False)
+    )
 
 
 def _window(name: str, value: str, no_sunday: bool) -> Any:

@@ -31,6 +31,7 @@ FEATURE_JOB_MODULES = (
     "interactive.outbound.jobs",
     "interactive.shortlinks.jobs",
     "interactive.outbound.webhook_jobs",
+    "interactive.keywords.jobs",
 )
 
 LOCK_TTL_MS = 15_000

@@ -21,12 +21,12 @@ def test_sign_in_lands_on_the_role_home(client: Any, make_user: UserFactory) -> 
     assert admin.email in page
 
 
-def test_desk_lands_on_account_and_gets_403_on_marketer_pages(
+def test_desk_lands_on_the_inbox_and_gets_403_on_marketer_pages(
     client: Any, make_user: UserFactory
 ) -> None:
     desk = make_user(Role.DESK)
     response = login(client, desk.email)
-    assert response.location == "/account"
+    assert response.location == "/inbox/"
     assert client.get("/dashboard").status_code == 403
     assert client.get("/admin/users").status_code == 403
     assert client.get("/admin/api-keys").status_code == 403

@@ -37,7 +37,7 @@ def test_desk_user_gets_403_on_a_marketer_page(
 ) -> None:
     desk = live_user(Role.DESK)
     sign_in(page, live_server, desk.email)
-    expect(page).to_have_url(f"{live_server}/account")
+    expect(page).to_have_url(f"{live_server}/inbox/")
     expect(page.get_by_role("link", name="Dashboard")).to_have_count(0)
     response = page.goto(f"{live_server}/dashboard")
     assert response is not None

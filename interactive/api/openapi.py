@@ -58,7 +58,7 @@ def _errors(*codes: str) -> dict[str, Any]:
 
 def _schemas() -> dict[str, Any]:
     components: dict[str, Any] = {}
-    for model in (*MODELS, *CAMPAIGN_MODELS):
+    for model in (*MODELS, *CAMPAIGN_MODELS, *KEYWORD_MODELS, *INBOX_MODELS):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(schema.pop("$defs", {}))
         components[model.__name__] = schema
@@ -215,6 +215,277 @@ def _link_paths(request_body: Any) -> dict[str, Any]:
                 "clicks counted by kind: people, link previews, scanners, HEAD/prefetch.",
                 "responses": {
                     "200": _json(schemas.LinkOut, "The link."),
+                    **_errors(*AUTH_ERRORS, "404"),
+                },
+            },
+        },
+    }
+
+
+# --- Keywords: short codes, keyword rules, webhooks (interactive/api/keywords.py) --------
+
+KEYWORD_MODELS: tuple[type[BaseModel], ...] = (
+    schemas.ShortCodeList,
+    schemas.ShortCodeOut,
+    schemas.ShortCodePatch,
+    schemas.KeywordRuleIn,
+    schemas.KeywordRulePatch,
+    schemas.KeywordRuleOut,
+    schemas.KeywordRulePage,
+    schemas.WebhookIn,
+    schemas.WebhookPatch,
+    schemas.WebhookDetail,
+    schemas.WebhookList,
+    schemas.WebhookTestResult,
+    schemas.KeywordWebhookPayload,
+)
+
+
+def _id_param(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    }
+
+
+def _refused(code: str, what: str) -> dict[str, Any]:
+    return {
+        "409": _json(
+            schemas.ErrorResponse,
+            f"`{code}`: {what}; `details` has one entry per problem (`field`, `message`).",
+        )
+    }
+
+
+RULE_REFUSED = _refused(
+    "rule_problems",
+    "the rule cannot be saved as given (a word that is an opt-out, opt-in or help word of "
+    "its short code, a word another active rule has at the same time, a regular expression "
+    "that does not compile, an unknown handler or setting, a list or webhook that does not "
+    "exist, a reply template that does not compile, the end before the start…)",
+)
+SHORT_CODE_REFUSED = _refused(
+    "short_code_problems",
+    "the settings cannot be saved (a word in two lists, a word that is not a single word, "
+    "a word a rule uses, a confirmation word that is not an opt-in word with double "
+    "opt-in, a scope naming a brand or list that does not exist, a reply template that "
+    "does not compile…)",
+)
+WEBHOOK_REFUSED = _refused(
+    "webhook_problems",
+    "the webhook cannot be saved or deleted (its name is taken, its URL is not accepted: "
+    "not public, does not resolve…, or rules still forward to it)",
+)
+RULE_EXAMPLE = {
+    "short_code_id": 1,
+    "keyword": "KAZAN",
+    "aliases": ["KAZANC"],
+    "match_mode": "first_word",
+    "priority": 10,
+    "handler": "subscribe",
+    "settings": {"list_id": 3},
+    "reply_tr": "Tebrikler {{ first_name | default('') }}! Çekilişe katıldınız.",
+    "reply_en": "Congratulations! You are in the draw.",
+    "active_until": "2026-06-01T00:00:00+03:00",
+}
+KEYWORD_CALLBACK = {
+    "{$request.body#/url}": {
+        "post": {
+            "summary": "An inbound message matched a rule with the webhook handler.",
+            "description": (
+                "Sent after the message is routed, at least once (dedupe by "
+                "`X-Interactive-Delivery` or `id`); retried with exponential backoff (10 s, "
+                "20 s, 40 s …, 8 attempts) until the receiver answers 2xx; redirects are not "
+                "followed. Check it: recompute HMAC-SHA256 over "
+                "`<X-Interactive-Timestamp>.<raw body>` with the webhook's own secret, "
+                "compare it in constant time with the hex digest after `sha256=` in "
+                "`X-Interactive-Signature`, and refuse timestamps more than 5 minutes from "
+                "your clock."
+            ),
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref(schemas.KeywordWebhookPayload)}},
+            },
+            "responses": {"2XX": {"description": "Received; anything else is retried."}},
+        }
+    }
+}
+
+
+def _keyword_paths(request_body: Any) -> dict[str, Any]:
+    short_code_id, rule_id, webhook_id = (
+        _id_param("short_code_id"),
+        _id_param("rule_id"),
+        _id_param("webhook_id"),
+    )
+    deleted = {"204": {"description": "Deleted."}}
+    return {
+        "/short-codes": {
+            "get": {
+                "operationId": "listShortCodes",
+                "summary": "The short codes (configured on gateway connections, or seen on "
+                "an inbound message) with their opt-out, opt-in and help words and replies.",
+                "responses": {
+                    "200": _json(schemas.ShortCodeList, "The short codes."),
+                    **_errors(*AUTH_ERRORS),
+                },
+            }
+        },
+        "/short-codes/{short_code_id}": {
+            "parameters": [short_code_id],
+            "get": {
+                "operationId": "getShortCode",
+                "summary": "One short code.",
+                "responses": {
+                    "200": _json(schemas.ShortCodeOut, "The short code."),
+                    **_errors(*AUTH_ERRORS, "404"),
+                },
+            },
+            "patch": {
+                "operationId": "updateShortCode",
+                "summary": "Change a short code's words, replies, brand or settings "
+                "(settings permission).",
+                "requestBody": _with_example(
+                    request_body(schemas.ShortCodePatch),
+                    {
+                        "opt_out_keywords": ["RET", "İPTAL", "STOP"],
+                        "scoped_opt_outs": {"KAMPANYA": {"list_id": 2}},
+                        "replies": {"help": {"tr": "Acme: RET yazıp {{ code }}'e gönderin."}},
+                    },
+                ),
+                "responses": {
+                    "200": _json(schemas.ShortCodeOut, "The short code."),
+                    **_errors(*AUTH_ERRORS, "400", "404", "415", "422"),
+                    **SHORT_CODE_REFUSED,
+                },
+            },
+        },
+        "/keyword-rules": {
+            "get": {
+                "operationId": "listKeywordRules",
+                "summary": "Keyword rules by id, a page at a time, optionally of one short code.",
+                "parameters": [
+                    _query_int("short_code_id", 1, MAX_ID),
+                    _query_int("limit", 1, 200, 50),
+                    _query_int("after", 0, MAX_ID),
+                ],
+                "responses": {
+                    "200": _json(schemas.KeywordRulePage, "A page of rules."),
+                    **_errors(*AUTH_ERRORS, "422"),
+                },
+            },
+            "post": {
+                "operationId": "createKeywordRule",
+                "summary": "Create a keyword rule.",
+                "requestBody": _with_example(request_body(schemas.KeywordRuleIn), RULE_EXAMPLE),
+                "responses": {
+                    "201": _json(schemas.KeywordRuleOut, "The new rule."),
+                    **_errors(*AUTH_ERRORS, "400", "415", "422"),
+                    **RULE_REFUSED,
+                },
+            },
+        },
+        "/keyword-rules/{rule_id}": {
+            "parameters": [rule_id],
+            "get": {
+                "operationId": "getKeywordRule",
+                "summary": "One keyword rule.",
+                "responses": {
+                    "200": _json(schemas.KeywordRuleOut, "The rule."),
+                    **_errors(*AUTH_ERRORS, "404"),
+                },
+            },
+            "put": {
+                "operationId": "replaceKeywordRule",
+                "summary": "Replace a keyword rule; fields left out take their defaults.",
+                "requestBody": _with_example(request_body(schemas.KeywordRuleIn), RULE_EXAMPLE),
+                "responses": {
+                    "200": _json(schemas.KeywordRuleOut, "The rule."),
+                    **_errors(*AUTH_ERRORS, "400", "404", "415", "422"),
+                    **RULE_REFUSED,
+                },
+            },
+            "patch": {
+                "operationId": "updateKeywordRule",
+                "summary": "Change some fields of a keyword rule (e.g. `active`).",
+                "requestBody": _with_example(
+                    request_body(schemas.KeywordRulePatch), {"active": False}
+                ),
+                "responses": {
+                    "200": _json(schemas.KeywordRuleOut, "The rule."),
+                    **_errors(*AUTH_ERRORS, "400", "404", "415", "422"),
+                    **RULE_REFUSED,
+                },
+            },
+            "delete": {
+                "operationId": "deleteKeywordRule",
+                "summary": "Delete a keyword rule (messages it routed keep their reason).",
+                "responses": {**deleted, **_errors(*AUTH_ERRORS, "404")},
+            },
+        },
+        "/webhooks": {
+            "get": {
+                "operationId": "listWebhooks",
+                "summary": "The webhooks keyword rules forward inbound messages to.",
+                "responses": {
+                    "200": _json(schemas.WebhookList, "The webhooks (without secrets)."),
+                    **_errors(*AUTH_ERRORS),
+                },
+            },
+            "post": {
+                "operationId": "createWebhook",
+                "summary": "Create a webhook; the answer carries its signing secret, once.",
+                "requestBody": _with_example(
+                    request_body(schemas.WebhookIn),
+                    {"name": "CRM", "url": "https://crm.example/hooks/sms"},
+                ),
+                "responses": {
+                    "201": _json(schemas.WebhookDetail, "The new webhook with its secret."),
+                    **_errors(*AUTH_ERRORS, "400", "415", "422"),
+                    **WEBHOOK_REFUSED,
+                },
+                "callbacks": {"keywordWebhook": KEYWORD_CALLBACK},
+            },
+        },
+        "/webhooks/{webhook_id}": {
+            "parameters": [webhook_id],
+            "get": {
+                "operationId": "getWebhook",
+                "summary": "One webhook with its latest deliveries.",
+                "responses": {
+                    "200": _json(schemas.WebhookDetail, "The webhook."),
+                    **_errors(*AUTH_ERRORS, "404"),
+                },
+            },
+            "patch": {
+                "operationId": "updateWebhook",
+                "summary": "Rename, move (the URL is checked again), enable or disable a "
+                "webhook, or rotate its secret.",
+                "requestBody": _with_example(
+                    request_body(schemas.WebhookPatch), {"rotate_secret": True}
+                ),
+                "responses": {
+                    "200": _json(schemas.WebhookDetail, "The webhook."),
+                    **_errors(*AUTH_ERRORS, "400", "404", "415", "422"),
+                    **WEBHOOK_REFUSED,
+                },
+            },
+            "delete": {
+                "operationId": "deleteWebhook",
+                "summary": "Delete a webhook and its deliveries (refused while rules use it).",
+                "responses": {**deleted, **_errors(*AUTH_ERRORS, "404"), **WEBHOOK_REFUSED},
+            },
+        },
+        "/webhooks/{webhook_id}/test": {
+            "parameters": [webhook_id],
+            "post": {
+                "operationId": "testWebhook",
+                "summary": "POST a signed sample body (`event` webhook.test) to the webhook "
+                "now, with a short timeout; `ok` says whether it answered 2xx.",
+                "responses": {
+                    "200": _json(schemas.WebhookTestResult, "How the test went."),
                     **_errors(*AUTH_ERRORS, "404"),
                 },
             },
@@ -566,6 +837,144 @@ def _message_paths(request_body: Any) -> dict[str, Any]:
     }
 
 
+# --- Inbox: inbound messages and threads (interactive/api/inbox.py) -------------------------
+
+INBOX_MODELS: tuple[type[BaseModel], ...] = (
+    schemas.InboundOut,
+    schemas.InboundPage,
+    schemas.ThreadOut,
+    schemas.ThreadPage,
+    schemas.ThreadDetail,
+    schemas.ThreadReplyIn,
+    schemas.ThreadReplyCreated,
+)
+INBOUND_ID = {
+    "name": "inbound_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_BIG_ID},
+}
+THREAD_ID = {
+    "name": "thread_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_BIG_ID},
+}
+REPLY_REFUSED = (
+    "Well formed but not sent; `code` says why: `empty` (nothing but spaces), "
+    "`not_a_number` (the sender cannot be answered), `erased`, `blocked`, or `opted_out` / "
+    "`failing` when the customer's last message is more than 24 hours old (within that "
+    "window a reply is transactional and reaches a number that opted out)."
+)
+
+
+def _inbox_paths(request_body: Any) -> dict[str, Any]:
+    decisions = _enum_values("Decision")
+    return {
+        "/inbound": {
+            "get": {
+                "operationId": "listInbound",
+                "summary": "Inbound messages by id (oldest first) with the router's decision "
+                "and its reason; poll with `after` for new ones.",
+                "parameters": [
+                    _query_enum("decision", decisions, "Only this decision."),
+                    _query_int("thread_id", 1, MAX_BIG_ID),
+                    _query_int("rule_id", 1, MAX_ID),
+                    _query_int("campaign_id", 1, MAX_ID),
+                    _query_int("limit", 1, 500, 100),
+                    _query_int("after", 0, MAX_BIG_ID),
+                ],
+                "responses": {
+                    "200": _json(schemas.InboundPage, "A page of inbound messages."),
+                    **_errors(*AUTH_ERRORS, "422"),
+                },
+            }
+        },
+        "/inbound/{inbound_id}": {
+            "parameters": [INBOUND_ID],
+            "get": {
+                "operationId": "getInbound",
+                "summary": "One inbound message.",
+                "responses": {
+                    "200": _json(schemas.InboundOut, "The message."),
+                    **_errors(*AUTH_ERRORS, "404"),
+                },
+            },
+        },
+        "/threads": {
+            "get": {
+                "operationId": "listThreads",
+                "summary": "Conversations (one per number and short code), the latest message "
+                "first, a page at a time.",
+                "parameters": [
+                    _query_enum("state", _enum_values("ThreadState"), "Only open or closed."),
+                    _query_enum(
+                        "unmatched",
+                        ["true", "false"],
+                        "`true`: only those whose last message waits for a person (no "
+                        "keyword matched, or an opt-out phrase held for review).",
+                    ),
+                    {**_query_int("assigned_to", 1, MAX_ID), "description": "A user id."},
+                    {
+                        **_query_int("rule_id", 1, MAX_ID),
+                        "description": "Threads with a message that matched this keyword rule.",
+                    },
+                    {
+                        **_query_int("campaign_id", 1, MAX_ID),
+                        "description": "Threads with a reply to this campaign.",
+                    },
+                    {
+                        "name": "q",
+                        "in": "query",
+                        "description": "A number prefix (0532…, +90532…), a contact's name, "
+                        "or words of a message.",
+                        "schema": {"type": "string", "maxLength": 100, "pattern": schemas.NO_NUL},
+                    },
+                    _query_int("limit", 1, 200, 50),
+                    {
+                        "name": "cursor",
+                        "in": "query",
+                        "description": "The `next_cursor` of the page before.",
+                        "schema": {"type": "string", "pattern": r"^[0-9]{1,18}\.[0-9]{1,19}$"},
+                    },
+                ],
+                "responses": {
+                    "200": _json(schemas.ThreadPage, "A page of threads."),
+                    **_errors(*AUTH_ERRORS, "422"),
+                },
+            }
+        },
+        "/threads/{thread_id}": {
+            "parameters": [THREAD_ID],
+            "get": {
+                "operationId": "getThread",
+                "summary": "A thread with its latest 200 messages (inbound with decision and "
+                "reason, outbound with delivery state) and how a reply would go now.",
+                "responses": {
+                    "200": _json(schemas.ThreadDetail, "The thread."),
+                    **_errors(*AUTH_ERRORS, "404"),
+                },
+            },
+        },
+        "/threads/{thread_id}/replies": {
+            "parameters": [THREAD_ID],
+            "post": {
+                "operationId": "replyToThread",
+                "summary": "Answer the customer from the thread's short code.",
+                "requestBody": _with_example(
+                    request_body(schemas.ThreadReplyIn),
+                    {"text": "Masanız 20:00 için ayrıldı, görüşmek üzere!"},
+                ),
+                "responses": {
+                    "201": _json(schemas.ThreadReplyCreated, "Queued for the gateway."),
+                    **_errors(*AUTH_ERRORS, "400", "404", "415", "422"),
+                    "409": _json(schemas.ErrorResponse, REPLY_REFUSED),
+                },
+            },
+        },
+    }
+
+
 USER_ID = {
     "name": "user_id",
     "in": "path",
@@ -670,5 +1079,7 @@ def openapi_document() -> dict[str, Any]:
             **_campaign_paths(request_body),
             **_message_paths(request_body),
             **_link_paths(request_body),
+            **_keyword_paths(request_body),
+            **_inbox_paths(request_body),
         },
     }

@@ -738,3 +738,383 @@ class StatusWebhookPayload(BaseModel):
     state: PartState
     error_code: int | None = Field(description="The SMSC's error code, if it gave one.")
     final_at: datetime
+
+
+# --- Keywords: short codes, keyword rules, webhooks (interactive/api/keywords.py) ----------
+
+MatchModeName = Literal["whole", "first_word", "prefix", "regex"]
+DeliveryStateName = Literal["pending", "delivered", "failed"]
+KeywordWord = Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
+ConfirmWord = Annotated[str, Field(min_length=1, max_length=32, pattern=NO_NUL)]
+PhraseText = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
+ReplyTemplate = Annotated[str, Field(max_length=1000, pattern=NO_NUL)]
+ScopeWord = Annotated[str, Field(pattern=r"^[^\x00]{1,64}$")]
+SettingName = Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")]
+HandlerName = Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")]
+WebhookUrl = Annotated[
+    str,
+    Field(
+        max_length=2000,
+        pattern=r"^https?://[^\x00-\x20\x7f\\]+$",
+        description="Where deliveries are POSTed: http(s) to a public address (https in "
+        "production); private, loopback and link-local targets only with the "
+        "WEBHOOK_ALLOW_PRIVATE setting.",
+    ),
+]
+WebhookName = Annotated[str, Field(min_length=1, max_length=120, pattern=NO_NUL)]
+_WORDS = "Single words; customers' spelling (case, İ/I/ı, accents) does not matter."
+
+
+class BrandScope(BaseModel):
+    model_config = STRICT
+
+    brand_id: RowId
+
+
+class ListScope(BaseModel):
+    model_config = STRICT
+
+    list_id: RowId
+
+
+class ReplyTexts(BaseModel):
+    """A reply in Turkish and English; empty or left out: the shipped, translated text."""
+
+    model_config = STRICT
+
+    tr: ReplyTemplate | None = None
+    en: ReplyTemplate | None = None
+
+
+class ShortCodeReplies(BaseModel):
+    """The short code's own replies by kind (templates; variables: the contact's, and
+    `keyword`, `short_code`, `brand`, `code`; `scope` for opt_out_scoped, `word` for
+    opt_in_confirm)."""
+
+    model_config = STRICT
+
+    opt_out: ReplyTexts | None = None
+    opt_out_scoped: ReplyTexts | None = None
+    opt_in: ReplyTexts | None = None
+    opt_in_confirm: ReplyTexts | None = None
+    help: ReplyTexts | None = None
+
+
+class ShortCodeOut(BaseModel):
+    id: int
+    code: str
+    connection: str = Field(description="The gateway connection it is served by.")
+    brand_id: int | None
+    opt_out_keywords: list[str]
+    opt_in_keywords: list[str]
+    help_keywords: list[str]
+    opt_out_phrases: list[str]
+    scoped_opt_outs: dict[str, dict[str, int]] = Field(
+        description='Word after an opt-out word → {"brand_id": n} or {"list_id": n}.'
+    )
+    double_opt_in: bool
+    confirm_keyword: str
+    replies: dict[str, dict[str, str]] = Field(description="Kind → language → template.")
+    attribution_hours: int
+    rule_count: int
+    created_at: datetime
+
+
+class ShortCodeList(BaseModel):
+    items: list[ShortCodeOut]
+
+
+class ShortCodePatch(BaseModel):
+    """Only the fields given change; lists and `replies` are replaced whole."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_drop_defaults)
+
+    brand_id: RowId | None = None
+    opt_out_keywords: list[KeywordWord] = Field(
+        default=None,  # type: ignore[arg-type]
+        min_length=1,
+        max_length=100,
+        description=_WORDS,
+    )
+    opt_in_keywords: list[KeywordWord] = Field(default=None, max_length=100)  # type: ignore[arg-type]
+    help_keywords: list[KeywordWord] = Field(default=None, max_length=100)  # type: ignore[arg-type]
+    opt_out_phrases: list[PhraseText] = Field(
+        default=None,  # type: ignore[arg-type]
+        max_length=100,
+        description="Sentences that mean stop, found anywhere in a message.",
+    )
+    scoped_opt_outs: dict[ScopeWord, BrandScope | ListScope] = Field(
+        default=None,  # type: ignore[arg-type]
+        max_length=20,
+        json_schema_extra={"additionalProperties": False},
+    )
+    double_opt_in: bool = None  # type: ignore[assignment]
+    confirm_keyword: ConfirmWord = None  # type: ignore[assignment]
+    replies: ShortCodeReplies = None  # type: ignore[assignment]
+    attribution_hours: JsonInt = Field(default=None, ge=0, le=720)  # type: ignore[assignment]
+
+
+class KeywordRuleIn(BaseModel):
+    """A whole keyword rule (create, or replace with PUT). Left out: the defaults below."""
+
+    model_config = STRICT
+
+    short_code_id: RowId
+    keyword: KeywordWord = Field(description="For a regex rule, only its name.")
+    aliases: list[KeywordWord] = Field(default_factory=list, max_length=50)
+    match_mode: MatchModeName = Field(
+        default="first_word",
+        description="whole: the whole message; first_word: its first word(s); prefix: it "
+        "starts with the keyword; regex: `pattern` matches the normalised text.",
+    )
+    pattern: str = Field(
+        default="", max_length=300, pattern=NO_NUL, description="Only for match_mode regex."
+    )
+    priority: JsonInt = Field(default=0, ge=-1000, le=1000, description="Higher wins.")
+    fuzzy: bool = Field(default=True, description="Accept one typo (keywords of 4+ letters).")
+    fold_accents: bool = True
+    active: bool = True
+    active_from: OffsetDateTime | None = None
+    active_until: OffsetDateTime | None = None
+    handler: HandlerName = Field(
+        default="auto_reply",
+        description="auto_reply, subscribe (settings.list_id), unsubscribe "
+        "(settings.list_id), webhook (settings.webhook_id).",
+    )
+    settings: dict[SettingName, RowId] = Field(
+        default_factory=dict, max_length=10, json_schema_extra={"additionalProperties": False}
+    )
+    reply_tr: ReplyTemplate = ""
+    reply_en: ReplyTemplate = ""
+
+
+class KeywordRulePatch(BaseModel):
+    """Only the fields given change; `aliases` and `settings` are replaced whole."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_drop_defaults)
+
+    short_code_id: RowId = None  # type: ignore[assignment]
+    keyword: KeywordWord = None  # type: ignore[assignment]
+    aliases: list[KeywordWord] = Field(default=None, max_length=50)  # type: ignore[arg-type]
+    match_mode: MatchModeName = None  # type: ignore[assignment]
+    pattern: str = Field(default=None, max_length=300, pattern=NO_NUL)  # type: ignore[assignment]
+    priority: JsonInt = Field(default=None, ge=-1000, le=1000)  # type: ignore[assignment]
+    fuzzy: bool = None  # type: ignore[assignment]
+    fold_accents: bool = None  # type: ignore[assignment]
+    active: bool = None  # type: ignore[assignment]
+    active_from: OffsetDateTime | None = None
+    active_until: OffsetDateTime | None = None
+    handler: HandlerName = None  # type: ignore[assignment]
+    settings: dict[SettingName, RowId] = Field(
+        default=None,  # type: ignore[arg-type]
+        max_length=10,
+        json_schema_extra={"additionalProperties": False},
+    )
+    reply_tr: ReplyTemplate = None  # type: ignore[assignment]
+    reply_en: ReplyTemplate = None  # type: ignore[assignment]
+
+
+class KeywordRuleOut(BaseModel):
+    id: int
+    short_code_id: int
+    short_code: str
+    keyword: str
+    aliases: list[str]
+    match_mode: MatchModeName
+    pattern: str
+    priority: int
+    fuzzy: bool
+    fold_accents: bool
+    active: bool
+    active_from: datetime | None
+    active_until: datetime | None
+    handler: str
+    settings: dict[str, Any]
+    reply_tr: str
+    reply_en: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class KeywordRulePage(BaseModel):
+    items: list[KeywordRuleOut]
+    next_cursor: int | None
+
+
+class WebhookIn(BaseModel):
+    model_config = STRICT
+
+    name: WebhookName
+    url: WebhookUrl
+    active: bool = True
+
+
+class WebhookPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_drop_defaults)
+
+    name: WebhookName = None  # type: ignore[assignment]
+    url: WebhookUrl = None  # type: ignore[assignment]
+    active: bool = None  # type: ignore[assignment]
+    rotate_secret: bool = Field(  # type: ignore[assignment]
+        default=None,
+        description="true: a new secret, answered once in `secret`; the old one stops "
+        "working at once.",
+    )
+
+
+class WebhookDeliveryOut(BaseModel):
+    id: int
+    inbound_id: int | None = Field(description="The inbound message; null for a test.")
+    state: DeliveryStateName
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+class WebhookOut(BaseModel):
+    id: int
+    name: str
+    url: str
+    active: bool
+    created_at: datetime
+    pending_deliveries: int
+    failed_deliveries: int
+    secret: str | None = Field(
+        description="The signing key (HMAC-SHA256 of `<X-Interactive-Timestamp>.<body>`, "
+        "sent as `X-Interactive-Signature: sha256=<hex>`); only in the answer to its "
+        "creation and to a rotation, null otherwise."
+    )
+
+
+class WebhookDetail(WebhookOut):
+    recent_deliveries: list[WebhookDeliveryOut] = Field(description="The latest 20.")
+
+
+class WebhookList(BaseModel):
+    items: list[WebhookOut]
+
+
+class WebhookTestResult(BaseModel):
+    ok: bool = Field(description="The receiver answered 2xx.")
+    delivery: WebhookDeliveryOut
+
+
+class KeywordWebhookPayload(BaseModel):
+    """The body POSTed to a keyword rule's webhook for each matching inbound message."""
+
+    event: Literal["inbound.message", "webhook.test"]
+    id: int | None = Field(description="The inbound message id (dedupe by it); null for a test.")
+    from_: str = Field(alias="from", description="The sender, E.164 when it parses.")
+    to: str = Field(description="The short code.")
+    text: str
+    received_at: datetime
+    keyword: str | None
+    rule_id: int | None
+    contact_id: int | None
+    campaign_id: int | None = Field(description="The campaign the message replies to.")
+
+
+# --- Inbox: inbound messages and threads (interactive/api/inbox.py) -----------------------
+
+from interactive.keywords.models import Decision, ThreadState  # noqa: E402
+
+ReplyRefusal = Literal["not_a_number", "erased", "blocked", "opted_out", "failing"]
+
+
+class InboundOut(BaseModel):
+    id: int
+    thread_id: int | None = Field(description="Null until the router has taken it.")
+    phone: str | None = Field(description="The sender in E.164 (null until routed).")
+    source: str = Field(description="The sender as the SMSC gave it.")
+    short_code: str
+    text: str
+    parts: int
+    partial: bool = Field(description="Some parts never arrived; the text is what came.")
+    received_at: datetime
+    routed_at: datetime | None
+    decision: Decision | None = Field(description="Where the router sent it.")
+    reason: str = Field(description="Why: what matched, what else would have, what was done.")
+    rule_id: int | None
+    contact_id: int | None
+    reply_to_id: int | None = Field(description="The outbound message it answers.")
+    campaign_id: int | None
+    variant_id: int | None
+
+
+class InboundPage(BaseModel):
+    items: list[InboundOut]
+    next_cursor: int | None = Field(
+        description="Pass as `after` to get the next page; null on the last page."
+    )
+
+
+class ThreadOut(BaseModel):
+    id: int
+    phone: str
+    short_code: str
+    contact_id: int | None
+    contact_name: str | None
+    state: ThreadState
+    assigned_to_id: int | None = Field(description="The user working it.")
+    unread: int = Field(description="Messages for a person nobody has read yet.")
+    last_text: str
+    last_decision: Decision | None
+    last_message_at: datetime
+    last_inbound_at: datetime | None
+    created_at: datetime
+
+
+class ThreadPage(BaseModel):
+    items: list[ThreadOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next (older) page; null on the last page."
+    )
+
+
+class ConversationMessage(BaseModel):
+    direction: Literal["in", "out"] = Field(description="From the customer, or to them.")
+    id: int = Field(description="An inbound message id, or an outbound message id.")
+    at: datetime
+    text: str
+    decision: Decision | None = Field(description="Inbound messages: the router's decision.")
+    reason: str | None = Field(description="Inbound messages: why.")
+    state: PartState | None = Field(description="Outbound messages: the delivery state.")
+    traffic: Traffic | None = Field(description="Outbound messages.")
+
+
+class ReplyPolicyOut(BaseModel):
+    allowed: bool
+    traffic: Traffic | None = Field(
+        description="`transactional` within 24 hours of the customer's last message, "
+        "`informational` after."
+    )
+    refusal: ReplyRefusal | None
+    window_ends_at: datetime | None = Field(
+        description="Until when a reply is transactional (null when that time is past)."
+    )
+
+
+class ThreadDetail(ThreadOut):
+    messages: list[ConversationMessage] = Field(
+        description="The latest 200 messages, oldest first: the thread's inbound messages "
+        "and every outbound message to its number."
+    )
+    reply: ReplyPolicyOut
+
+
+class ThreadReplyIn(BaseModel):
+    model_config = STRICT
+
+    text: Text = Field(min_length=1, max_length=1600, pattern=NO_NUL)
+
+
+class ThreadReplyCreated(BaseModel):
+    id: int
+    thread_id: int
+    state: PartState
+    parts: int
+    encoding: str
+    to: str
+    traffic: Traffic

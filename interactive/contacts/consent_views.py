@@ -84,6 +84,14 @@ class BrandForm(FlaskForm):
     )
     help_text = TextAreaField(_l("Help text (answer to HELP)"), validators=[Length(max=1000)])
     opt_out_text = TextAreaField(_l("Opt-out instruction"), validators=[Length(max=300)])
+    opt_out_phrase_policy = SelectField(
+        _l("Opt-out phrases (“please stop texting me”)"),
+        choices=[
+            ("suppress", _l("Stop messages at once")),
+            ("review", _l("Hold in the inbox for a person to confirm")),
+        ],
+        default="suppress",
+    )
 
 
 def _istanbul(value: datetime | None) -> str:
@@ -407,3 +415,4 @@ def _fill(brand: Brand, data: dict[str, Any], code: str) -> None:
     brand.frequency_days = data["frequency_days"] or 7
     brand.help_text = (data["help_text"] or "").replace("\x00", "")
     brand.opt_out_text = (data["opt_out_text"] or "").replace("\x00", "")
+    brand.opt_out_phrase_policy = data["opt_out_phrase_policy"] or "suppress"

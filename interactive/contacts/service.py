@@ -776,13 +776,16 @@ def erase_number(
             .values(destination=ERASED, body="")
         )
     )
+    inbound_of_number = sa.or_(InboundMessage.source.in_(forms), InboundMessage.phone == e164)
+    inbound_ids = list(session.scalars(sa.select(InboundMessage.id).where(inbound_of_number)))
     summary["inbound"] = _rowcount(
         session.execute(
             sa.update(InboundMessage)
-            .where(InboundMessage.source.in_(forms))
-            .values(source=ERASED, text="", raw=b"")
+            .where(inbound_of_number)
+            .values(source=ERASED, phone=None, text="", raw=b"", thread_id=None, contact_id=None)
         )
     )
+    _erase_replies(session, e164, inbound_ids)
     session.execute(
         sa.update(InboundPart)
         .where(InboundPart.source.in_(forms))
@@ -792,6 +795,28 @@ def erase_number(
     session.expire_all()
     log.info("data subject erased phone_hash=%s by=%s %s", digest[:12], by, summary)
     return summary
+
+
+def _erase_replies(session: Session, e164: str, inbound_ids: list[int]) -> None:
+    """What the router and its handlers kept of the number's replies: inbox threads,
+    waiting opt-ins, webhook bodies carrying the texts, the number on conversions."""
+    from interactive.analytics.models import Conversion
+    from interactive.keywords.models import OptInRequest, Thread, WebhookDelivery
+
+    session.execute(sa.delete(Thread).where(Thread.phone == e164))
+    session.execute(sa.delete(OptInRequest).where(OptInRequest.phone == e164))
+    session.execute(sa.update(Conversion).where(Conversion.phone == e164).values(phone=None))
+    for start in range(0, len(inbound_ids), 5000):
+        session.execute(
+            sa.update(WebhookDelivery)
+            .where(WebhookDelivery.inbound_id.in_(inbound_ids[start : start + 5000]))
+            .values(
+                body="{}",
+                state=sa.case(
+                    (WebhookDelivery.state == "pending", "failed"), else_=WebhookDelivery.state
+                ),
+            )
+        )
 
 
 def _rowcount(result: Any) -> int:

@@ -154,10 +154,10 @@ def _candidate(p: Pattern, text: str, words: Sequence[str]) -> str:
     return text
 
 
-def find(patterns: Sequence[Pattern], text: str) -> list[Match]:
+def find(patterns: Sequence[Pattern], text: str, *, fuzzy_allowed: bool = True) -> list[Match]:
     """Every pattern ``text`` matches, best first: exact matches (by priority, then the
-    longer keyword) before fuzzy ones; fuzzy ones only when nothing matched exactly and
-    the word is not exactly another pattern's keyword."""
+    longer keyword) before fuzzy ones; fuzzy ones only when nothing matched exactly, the
+    word is not exactly another pattern's keyword, and ``fuzzy_allowed``."""
     forms = {False: normalise(text), True: normalise(text, fold_accents=True)}
     split = {flag: form.split(" ") if form else [] for flag, form in forms.items()}
     exact: list[Match] = []
@@ -165,7 +165,7 @@ def find(patterns: Sequence[Pattern], text: str) -> list[Match]:
         word = _exact(p, forms[p.fold_accents], split[p.fold_accents])
         if word is not None:
             exact.append(Match(p.key, word, False, p.priority))
-    if exact:
+    if exact or not fuzzy_allowed:
         return sorted(exact, key=lambda m: (-m.priority, -len(m.word)))
     every_keyword = {w for p in patterns for w in p.words}
     fuzzy: list[Match] = []

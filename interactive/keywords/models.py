@@ -206,6 +206,7 @@ class InboundMessage(Base):
         sa.Index("ix_inbound_messages_source_received_at", "source", "received_at"),
         sa.Index("ix_inbound_messages_dedup_key_received_at", "dedup_key", "received_at"),
         sa.Index("ix_inbound_messages_thread_id", "thread_id", "id"),
+        sa.Index("ix_inbound_messages_rule_id", "rule_id"),  # the inbox's keyword filter
         # The sweeper's view of what the router has not taken yet.
         sa.Index(
             "ix_inbound_messages_unrouted",

@@ -516,10 +516,30 @@ def _decide(inbound: Inbound, words: Words, rules: _Rules) -> tuple[Decision, st
     taken = conversations.take(inbound)
     if taken is not None:
         return Decision.CONVERSATION, f"{taken[0]}: {taken[1]}"
-    matches = matching.find(rules.patterns.get(inbound.short_code.id, []), inbound.message.text)
+    near = _near_opt_out(words, inbound.message.text)
+    patterns = rules.patterns.get(inbound.short_code.id, [])
+    matches = matching.find(patterns, inbound.message.text, fuzzy_allowed=near is None)
     if matches:
         return Decision.RULE, _apply_rule(inbound, rules, matches)
+    if near is not None:
+        return Decision.INBOX, f"looks like the opt-out word {near.upper()}: for a person to read"
     return Decision.INBOX, "no keyword matched"
+
+
+def _near_opt_out(words: Words, text: str) -> str | None:
+    """The opt-out word the message's first word is, or is one typo away from (words of
+    four letters or more): such a message is never answered by a rule's typo match, and
+    when no rule matches it exactly, a person reads it."""
+    folded = defaults.fold_word(text)
+    first = folded.split(" ")[0] if folded else ""
+    if not first:
+        return None
+    if first in words.opt_out:
+        return first
+    for word in words.opt_out:
+        if len(word) >= matching.MIN_FUZZY_LENGTH and matching.within_one_edit(first, word):
+            return word
+    return None
 
 
 def _opt_in_waiting(inbound: Inbound) -> bool:

@@ -88,9 +88,9 @@ def due_key(prefix: str) -> str:
 # --- targets ----------------------------------------------------------------------------------
 
 
-def target_problem(url: str, *, production: bool) -> str | None:
-    """Why status webhooks cannot go to ``url``, or None. In production this resolves
-    the host name (every address must be public)."""
+def target_problem(url: str, *, production: bool, public_only: bool | None = None) -> str | None:
+    """Why status webhooks cannot go to ``url``, or None. In production (or with
+    ``public_only``) this resolves the host name (every address must be public)."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -105,10 +105,10 @@ def target_problem(url: str, *, production: bool) -> str | None:
         return "the URL has no host"
     if parts.username is not None or parts.password is not None:
         return "credentials in the URL are not accepted"
-    if not production:
+    if not (production if public_only is None else public_only):
         return None
     try:
-        addresses = resolve(parts.hostname, port or 443)
+        addresses = resolve(parts.hostname, port or (443 if scheme == "https" else 80))
     except OSError:
         return "the host name does not resolve"
     if not all(is_public(address) for address in addresses):
@@ -118,7 +118,10 @@ def target_problem(url: str, *, production: bool) -> str | None:
 
 def resolve(host: str, port: int) -> list[str]:
     """The addresses of ``host``, in the resolver's order, without repeats."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError as exc:  # a label IDNA cannot encode ("a..b", 64+ letters)
+        raise OSError(f"not a valid host name: {host}") from exc
     addresses: list[str] = []
     for info in infos:
         address = str(info[4][0])
@@ -349,10 +352,18 @@ def _record(
     pipe.execute()
 
 
-def post(url: str, body: bytes, headers: dict[str, str], *, production: bool) -> str | None:
+def post(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    production: bool,
+    public_only: bool | None = None,
+    timeout: float = TIMEOUT,
+) -> str | None:
     """POST ``body`` to ``url``; None when it answered 2xx, else why not. Redirects are
-    not followed; in production the connection goes only to a public address of the host,
-    the one checked here."""
+    not followed; in production (or with ``public_only``) the connection goes only to a
+    public address of the host, the one checked here."""
     problem = target_problem(url, production=False)
     if problem is not None:
         return problem
@@ -366,14 +377,14 @@ def post(url: str, body: bytes, headers: dict[str, str], *, production: bool) ->
         addresses = resolve(host, port)
     except OSError as exc:
         return f"cannot resolve the host: {exc}"
-    if production:
+    if production if public_only is None else public_only:
         addresses = [a for a in addresses if is_public(a)]
         if not addresses:
             return "the host is a private, loopback or reserved address"
     connection: http.client.HTTPConnection = (
-        _PinnedHTTPSConnection(host, port, addresses[0], TIMEOUT)
+        _PinnedHTTPSConnection(host, port, addresses[0], timeout)
         if https
-        else _PinnedHTTPConnection(host, port, addresses[0], TIMEOUT)
+        else _PinnedHTTPConnection(host, port, addresses[0], timeout)
     )
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:

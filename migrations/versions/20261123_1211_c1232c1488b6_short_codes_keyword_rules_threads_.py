@@ -280,6 +280,7 @@ def upgrade() -> None:
             batch_op.f("ix_inbound_messages_contact_id"), ["contact_id"], unique=False
         )
         batch_op.create_index("ix_inbound_messages_thread_id", ["thread_id", "id"], unique=False)
+        batch_op.create_index("ix_inbound_messages_rule_id", ["rule_id"], unique=False)
         batch_op.create_index(
             "ix_inbound_messages_unrouted",
             ["id"],
@@ -298,6 +299,7 @@ def downgrade() -> None:
             postgresql_where=sa.text("routed_at IS NULL"),
             sqlite_where=sa.text("routed_at IS NULL"),
         )
+        batch_op.drop_index("ix_inbound_messages_rule_id")
         batch_op.drop_index("ix_inbound_messages_thread_id")
         batch_op.drop_index(batch_op.f("ix_inbound_messages_contact_id"))
         batch_op.drop_index(batch_op.f("ix_inbound_messages_campaign_id"))

@@ -311,3 +311,15 @@ def test_erase_removes_pii_and_blocks_the_number(ctx: Session) -> None:
         add(ctx, "0532 123 45 67")
     assert exc.value.code == "erased"
     assert service.erase_number(ctx, phone, by="test")["contacts"] == 0
+
+
+def test_erase_also_removes_the_inbox_thread_of_the_number(ctx: Session) -> None:
+    from interactive.keywords.models import Thread
+    from tests.keywords.routing import route_text
+
+    route_text(ctx, "Masam hazır mı?", source="905321234567")
+    route_text(ctx, "Merhaba", source="905339999999")
+    service.erase_number(ctx, "+905321234567", by="test")
+    assert [t.phone for t in ctx.scalars(sa.select(Thread))] == ["+905339999999"]
+    phones = ctx.scalars(sa.select(InboundMessage.phone).order_by(InboundMessage.id)).all()
+    assert phones == [None, "+905339999999"]

@@ -231,3 +231,16 @@ def test_a_reply_is_attributed_to_the_latest_campaign_message_and_counted(ctx: S
     assert by_variant[variant.id].repliers == 1
     reply = ctx.scalar(sa.select(InboundMessage).where(InboundMessage.text == "Ne zaman?"))
     assert reply is not None and reply.reply_to_id == sent.id
+
+
+@pytest.mark.parametrize("text", ["STOPP", "stpo", "STOP spam", "Cancle", "İPTL"])
+def test_a_near_miss_of_an_opt_out_word_never_fires_a_rule_by_typo(ctx: Session, text: str) -> None:
+    route_text(ctx, "merhaba")
+    code = ctx.scalar(sa.select(ShortCode))
+    assert code is not None
+    for keyword in ("STOMP", "CANDLE", "IPTAL2", "SPAM"):
+        ctx.add(KeywordRule(short_code_id=code.id, keyword=keyword, reply_tr="?"))
+    ctx.flush()
+    routed = route_text(ctx, text)
+    assert routed.decision == Decision.INBOX, routed.reason
+    assert "opt-out word" in routed.reason
