@@ -61,6 +61,9 @@ def create_app(
 
     auth.init_app(app)
     _register_blueprints(app)
+    # Conversations and rule handlers that plug into the router (surveys, bookings).
+    import interactive.surveys.conversation  # noqa: F401
+
     return app
 
 

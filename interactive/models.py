@@ -11,6 +11,7 @@ FEATURE_MODELS = (
     "interactive.keywords.models",
     "interactive.shortlinks.models",
     "interactive.analytics.models",
+    "interactive.surveys.models",
 )
 
 

@@ -32,6 +32,7 @@ FEATURE_JOB_MODULES = (
     "interactive.shortlinks.jobs",
     "interactive.outbound.webhook_jobs",
     "interactive.keywords.jobs",
+    "interactive.surveys.jobs",
 )
 
 LOCK_TTL_MS = 15_000

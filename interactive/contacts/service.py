@@ -802,8 +802,11 @@ def _erase_replies(session: Session, e164: str, inbound_ids: list[int]) -> None:
     waiting opt-ins, webhook bodies carrying the texts, the number on conversions."""
     from interactive.analytics.models import Conversion
     from interactive.keywords.models import OptInRequest, Thread, WebhookDelivery
+    from interactive.surveys.models import SurveySession
 
     session.execute(sa.delete(Thread).where(Thread.phone == e164))
+    # Survey sessions go with their answers (the raw replies are the person's words).
+    session.execute(sa.delete(SurveySession).where(SurveySession.phone == e164))
     session.execute(sa.delete(OptInRequest).where(OptInRequest.phone == e164))
     session.execute(sa.update(Conversion).where(Conversion.phone == e164).values(phone=None))
     for start in range(0, len(inbound_ids), 5000):

@@ -13,12 +13,12 @@ from flask import Flask
 
 from interactive.contacts.models import Suppression
 from interactive.db import db
-from interactive.keywords import conversations
-from interactive.keywords.handlers import Inbound
-from interactive.keywords.models import Decision, InboundMessage, KeywordRule, ShortCode
+from interactive.keywords.models import Decision, InboundMessage, KeywordRule
 from interactive.keywords.router import Router, ensure_short_codes
 from interactive.outbound.models import Message, PartState
 from interactive.smpp.simulator import SmscSimulator
+from interactive.surveys import editing
+from interactive.surveys.models import SessionState, SurveySession
 from tests.gateway_harness import wait_until
 from tests.outbound.test_campaign_sending import COUNT, _audience, _start, _states
 
@@ -155,54 +155,40 @@ def _routed(app: Flask, text: str) -> Callable[[], bool]:
     return lambda: any(m.text == text and m.routed_at for m in _inbound(app))
 
 
-class _Survey:
-    """A conversation that takes every message while it is open (surveys register theirs)."""
-
-    name = "survey"
-
-    def __init__(self) -> None:
-        self.open: set[str] = set()
-        self.answers: list[str] = []
-
-    def take(self, inbound: Inbound) -> str | None:
-        if inbound.phone not in self.open:
-            return None
-        self.answers.append(inbound.message.text)
-        return "answer recorded"
-
-    def end(self, inbound: Inbound) -> bool:
-        if inbound.phone in self.open:
-            self.open.discard(inbound.phone)
-            return True
-        return False
-
-
 def test_opt_out_wins_inside_a_running_survey_and_ends_it(
     app: Flask, run_gateway: Callable[..., SmscSimulator], run_router: Callable[[], Router]
 ) -> None:
-    survey = _Survey()
-    survey.open.add(f"+{CUSTOMER}")
-    conversations.register(survey)
-    try:
-        simulator = run_gateway()
-        run_router()
-        for text in ("Evet", "5", "RET", "4"):
-            simulator.inject_mo(CUSTOMER, "4664", text)
-            wait_until(_routed(app, text))
-        decisions = [(m.text, m.decision) for m in _inbound(app)]
-        assert decisions == [
-            ("Evet", Decision.CONVERSATION),
-            ("5", Decision.CONVERSATION),
-            ("RET", Decision.OPT_OUT),
-            ("4", Decision.INBOX),
-        ]
-        assert survey.answers == ["Evet", "5"]
-        assert "ended survey" in _inbound(app)[2].reason
-    finally:
-        conversations.PROVIDERS.remove(survey)
+    with app.app_context(), db.transaction() as session:
+        survey = editing.save(
+            session,
+            editing.SurveyInput(
+                name="Memnuniyet",
+                short_code="4664",
+                keyword="ANKET",
+                questions=[
+                    {"key": "score", "type": "rating", "text": "1-5 arası puanınız?"},
+                    {"key": "again", "type": "yes_no", "text": "Yine gelir misiniz?"},
+                ],
+            ),
+        )
+        editing.go_live(session, survey)
+    simulator = run_gateway()
+    run_router()
+    for text in ("ANKET", "5", "RET", "4"):
+        simulator.inject_mo(CUSTOMER, "4664", text)
+        wait_until(_routed(app, text))
+    decisions = [(m.text, m.decision) for m in _inbound(app)]
+    assert decisions == [
+        ("ANKET", Decision.RULE),
+        ("5", Decision.CONVERSATION),
+        ("RET", Decision.OPT_OUT),
+        ("4", Decision.INBOX),
+    ]
+    assert "ended survey" in _inbound(app)[2].reason
     with app.app_context():
-        assert db.session().scalar(sa.select(ShortCode.code)) == "4664"
+        state = db.session().scalar(sa.select(SurveySession.state))
         db.session.remove()
+    assert state == SessionState.OPTED_OUT
 
 
 def test_two_routers_route_each_message_once(app: Flask, run_router: Callable[[], Router]) -> None:

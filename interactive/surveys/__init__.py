@@ -1,0 +1,1 @@
+"""SMS surveys: builder, sessions, answers, results."""

@@ -1,0 +1,80 @@
+"""Surveys in the router: the conversation provider (answers to an open survey) and the
+``survey`` keyword handler (a keyword starts a survey). Imported by the app factory, so
+every process that routes has them registered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+
+from interactive.keywords import conversations, handlers
+from interactive.keywords.handlers import Inbound
+from interactive.surveys import service
+from interactive.surveys.models import SessionState, Survey, SurveyStatus
+
+
+def _outbox(inbound: Inbound) -> service.Outbox:
+    return service.Outbox(inbound.redis, inbound.prefix)
+
+
+class SurveyConversation:
+    name = "survey"
+
+    def take(self, inbound: Inbound) -> str | None:
+        current = service.open_session(inbound.session, inbound.phone, inbound.short_code.code)
+        if current is None:
+            return None
+        survey = inbound.session.get(Survey, current.survey_id)
+        late = service.expired(current, survey, inbound.now)
+        if late is not None:
+            # A reply after expiry belongs in the inbox, not in the survey.
+            service._finish(current, SessionState.EXPIRED, late, inbound.now)
+            return None
+        if current.contact_id is None and inbound.contact is not None:
+            current.contact_id = inbound.contact.id
+        return service.answer(
+            inbound.session,
+            _outbox(inbound),
+            current,
+            inbound.message.text,
+            inbound_id=inbound.message.id,
+            now=inbound.now,
+        )
+
+    def end(self, inbound: Inbound) -> bool:
+        return service.end_for_opt_out(
+            inbound.session, inbound.phone, inbound.short_code.code, inbound.now
+        )
+
+
+@handlers.register("survey", _l("Start a survey"), ("survey_id",))
+def _start_survey(inbound: Inbound, settings: dict[str, Any]) -> str:
+    try:
+        survey_id = int(settings.get("survey_id"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "no survey set"
+    survey = inbound.session.get(Survey, survey_id)
+    if survey is None or survey.status != SurveyStatus.LIVE:
+        return f"survey {survey_id} is not live"
+    contact = inbound.ensure_contact()
+    try:
+        started = service.start(
+            inbound.session,
+            _outbox(inbound),
+            survey,
+            phone=inbound.phone,
+            contact=contact,
+            trigger="keyword",
+            solicited=True,
+            campaign_id=inbound.message.campaign_id,
+            now=inbound.now,
+        )
+    except service.SurveyError as exc:
+        return f"survey {survey_id} not started: {exc}"
+    if started is None:
+        return f"survey {survey_id} refused: another survey is open"
+    return f"survey {survey_id} {started.state.value} (session {started.id})"
+
+
+conversations.register(SurveyConversation())
