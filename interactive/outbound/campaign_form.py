@@ -64,6 +64,7 @@ class CampaignForm(FlaskForm):
         _l("Conversion event or reply keyword"), validators=[Optional(), Length(max=64)]
     )
     traffic = RadioField(_l("Type"), choices=[], default=Traffic.COMMERCIAL.value)
+    survey_id = SelectField(_l("Survey"), coerce=_optional_int, choices=[])
     brand_id = SelectField(_l("Brand"), coerce=_optional_int, choices=[])
     sender = StringField(_l("Sender ID"), validators=[Length(max=16)])
     connection = SelectField(_l("Route"), choices=[])
@@ -109,6 +110,9 @@ def campaign_form(
     form.goal.choices = [(g.value, str(labels.GOALS[g])) for g in Goal]
     form.traffic.choices = [
         (t.value, str(labels.TRAFFIC[t])) for t in (Traffic.COMMERCIAL, Traffic.INFORMATIONAL)
+    ]
+    form.survey_id.choices = [("", _("— no survey —"))] + [
+        (survey.id, f"{survey.name} ({survey.short_code})") for survey in _live_surveys(session)
     ]
     form.brand_id.choices = [("", _("— no brand —"))] + [
         (b.id, f"{b.name} ({b.code})")
@@ -163,6 +167,16 @@ def _duration(minutes: int) -> str:
     return _("%(n)d minutes", n=minutes)
 
 
+def _live_surveys(session: Session) -> list[Any]:
+    from interactive.surveys.models import Survey, SurveyStatus
+
+    return list(
+        session.scalars(
+            sa.select(Survey).where(Survey.status == SurveyStatus.LIVE).order_by(Survey.name)
+        )
+    )
+
+
 def fill(form: CampaignForm, campaign: Campaign) -> None:
     """Put a saved campaign into the form, its times on its own wall clock."""
     zone = _zone(campaign.time_zone)
@@ -171,6 +185,7 @@ def fill(form: CampaignForm, campaign: Campaign) -> None:
     form.goal_value.data = campaign.goal_value or ""
     form.traffic.data = campaign.traffic.value
     form.brand_id.data = campaign.brand_id
+    form.survey_id.data = campaign.survey_id
     form.sender.data = campaign.sender
     form.connection.data = campaign.connection
     audience = campaign.audience or {}
@@ -251,6 +266,7 @@ def to_input(form: CampaignForm) -> tuple[CampaignInput, list[str]]:
         else None,
         track_links=bool(form.track_links.data),
         utm={k: v for k in UTM_KEYS if (v := (getattr(form, k).data or "").strip())},
+        survey_id=form.survey_id.data if isinstance(form.survey_id.data, int) else None,
     )
     if data.goal == Goal.CLICKS:
         data.goal_value = None

@@ -100,6 +100,7 @@ class CampaignInput:
     validity_minutes: int | None = None
     track_links: bool = True
     utm: dict[str, str] = field(default_factory=dict)
+    survey_id: int | None = None
 
 
 def save(
@@ -137,15 +138,17 @@ def save(
         "validity_minutes",
         "track_links",
         "utm",
+        "survey_id",
     ):
         setattr(campaign, name, getattr(data, name))
     campaign.audience = {k: sorted(set(data.audience.get(k, []))) for k in AUDIENCE_KEYS}
     existing = {v.label: v for v in campaign.variants}
     wanted = []
+    opening = survey_opening(session, data.survey_id) if data.survey_id else ""
     for item in data.variants:
         variant = existing.get(item.label) or Variant(label=item.label)
         variant.share = item.share
-        variant.template = item.template
+        variant.template = item.template if item.template.strip() else opening or item.template
         wanted.append(variant)
     campaign.variants = wanted
     session.flush()
@@ -221,6 +224,8 @@ def problems_before_scheduling(
             )
     if not any(campaign.audience.get(k) for k in ("lists", "segments")):
         problems.append(str(_l("Choose at least one list or segment.")))
+    if campaign.survey_id is not None:
+        problems += _survey_problems(session, campaign)
     try:
         audience_select(session, campaign.audience)
     except segment_rules.SegmentError as exc:
@@ -471,6 +476,38 @@ def next_occurrence(campaign: Campaign, previous: datetime) -> datetime | None:
 
 
 # --- texts ----------------------------------------------------------------------------------
+
+
+def _survey_problems(session: Session, campaign: Campaign) -> list[str]:
+    """A survey campaign needs a live survey answered on the campaign's sender."""
+    from interactive.surveys.models import Survey, SurveyStatus
+
+    survey = session.get(Survey, campaign.survey_id)
+    if survey is None or survey.status != SurveyStatus.LIVE:
+        return [str(_l("The campaign's survey must be live."))]
+    if campaign.sender.lstrip("+") != survey.short_code:
+        return [
+            str(
+                _l(
+                    "Replies to a survey campaign come back to its sender: send it from %(code)s.",
+                    code=survey.short_code,
+                )
+            )
+        ]
+    return []
+
+
+def survey_opening(session: Session, survey_id: int) -> str:
+    """The text a survey campaign sends: the survey's intro and first question."""
+    from interactive.surveys import service as surveys
+    from interactive.surveys.models import Survey, SurveyVersion
+
+    survey = session.get(Survey, survey_id)
+    version = session.get(SurveyVersion, survey.current_version_id or 0) if survey else None
+    if survey is None or version is None or not version.questions:
+        return ""
+    text = surveys.ask_text(version.questions[0])
+    return f"{survey.intro.strip()}\n{text}".strip()
 
 
 def template_variables(session: Session) -> list[str]:

@@ -184,6 +184,8 @@ class Campaign(Base):
     name: Mapped[str] = mapped_column(sa.String(200))
     goal: Mapped[Goal] = mapped_column(enum_by_value(Goal, "campaign_goal"), default=Goal.CLICKS)
     goal_value: Mapped[str | None] = mapped_column(sa.String(64))
+    # A survey whose first question this campaign's message is: replies walk the survey.
+    survey_id: Mapped[int | None] = mapped_column(sa.ForeignKey("surveys.id", ondelete="SET NULL"))
     traffic: Mapped[Traffic] = mapped_column(enum_by_value(Traffic, "campaign_traffic"))
     brand_id: Mapped[int | None] = mapped_column(sa.ForeignKey("brands.id"))
     sender: Mapped[str] = mapped_column(sa.String(16))

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from interactive.keywords import conversations, handlers
 from interactive.keywords.handlers import Inbound
+from interactive.outbound.models import Campaign, Message
 from interactive.surveys import service
-from interactive.surveys.models import SessionState, Survey, SurveyStatus
+from interactive.surveys.models import SessionState, Survey, SurveySession, SurveyStatus
 
 
 def _outbox(inbound: Inbound) -> service.Outbox:
@@ -23,6 +25,8 @@ class SurveyConversation:
 
     def take(self, inbound: Inbound) -> str | None:
         current = service.open_session(inbound.session, inbound.phone, inbound.short_code.code)
+        if current is None:
+            current = _from_campaign(inbound)
         if current is None:
             return None
         survey = inbound.session.get(Survey, current.survey_id)
@@ -46,6 +50,30 @@ class SurveyConversation:
         return service.end_for_opt_out(
             inbound.session, inbound.phone, inbound.short_code.code, inbound.now
         )
+
+
+def _from_campaign(inbound: Inbound) -> SurveySession | None:
+    """A reply to a survey campaign's message starts that survey's session."""
+    message = inbound.message
+    if message.campaign_id is None or message.reply_to_id is None:
+        return None
+    session = inbound.session
+    survey_id = session.scalar(
+        sa.select(Campaign.survey_id).where(Campaign.id == message.campaign_id)
+    )
+    survey = session.get(Survey, survey_id) if survey_id is not None else None
+    if survey is None or survey.short_code != inbound.short_code.code:
+        return None
+    sent_at = session.scalar(sa.select(Message.created_at).where(Message.id == message.reply_to_id))
+    return service.join_from_campaign(
+        session,
+        survey,
+        phone=inbound.phone,
+        contact=inbound.contact,
+        campaign_id=message.campaign_id,
+        asked_at=sent_at or inbound.now,
+        now=inbound.now,
+    )
 
 
 @handlers.register("survey", _l("Start a survey"), ("survey_id",))

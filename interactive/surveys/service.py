@@ -202,6 +202,54 @@ def start(
     return new
 
 
+def join_from_campaign(
+    session: Session,
+    survey: Survey,
+    *,
+    phone: str,
+    contact: Contact | None,
+    campaign_id: int,
+    asked_at: datetime,
+    now: datetime,
+) -> SurveySession | None:
+    """The first reply to a survey campaign's message: the session starts here, its first
+    question being the message the campaign sent at ``asked_at``. Once per number and
+    campaign; None when this number already had its session for the campaign, or has
+    another survey open on the short code."""
+    if survey.status != SurveyStatus.LIVE:
+        return None
+    earlier = session.scalar(
+        sa.select(SurveySession.id).where(
+            SurveySession.phone == phone,
+            SurveySession.survey_id == survey.id,
+            SurveySession.campaign_id == campaign_id,
+        )
+    )
+    if earlier is not None or open_session(session, phone, survey.short_code) is not None:
+        return None
+    version = live_version(session, survey)
+    first = questions(version)[0]
+    new = SurveySession(
+        survey_id=survey.id,
+        version_id=version.id,
+        phone=phone,
+        short_code=survey.short_code,
+        contact_id=contact.id if contact is not None else None,
+        campaign_id=campaign_id,
+        trigger="campaign",
+        state=SessionState.OPEN,
+        started_at=asked_at,
+        question_key=first["key"],
+        asked_at=asked_at,
+        expires_at=asked_at + timedelta(hours=survey.expiry_hours) if survey.expiry_hours else None,
+    )
+    session.add(new)
+    session.flush()
+    _answer_row(session, new, first["key"], asked_at)
+    _schedule(survey, new, now)
+    return new
+
+
 # --- Answers -----------------------------------------------------------------------------------
 
 

@@ -219,9 +219,21 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_survey_answers_survey_id_question_key", ["survey_id", "question_key"], unique=False
         )
+    with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("survey_id", sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_campaigns_survey_id_surveys"),
+            "surveys",
+            ["survey_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("fk_campaigns_survey_id_surveys"), type_="foreignkey")
+        batch_op.drop_column("survey_id")
     with op.batch_alter_table("survey_answers", schema=None) as batch_op:
         batch_op.drop_index("ix_survey_answers_survey_id_question_key")
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 import interactive.surveys.conversation  # noqa: F401  (registers the survey conversation)
 from interactive.contacts.models import Contact
+from interactive.db import utcnow
 from interactive.keywords.models import Decision
 from interactive.outbound.models import Message
 from interactive.surveys import editing, service
@@ -246,3 +247,50 @@ def test_bad_questions_are_refused_with_the_reason(ctx: Session) -> None:
                 },
             ]
         )
+
+
+def test_a_reply_to_a_survey_campaign_walks_its_survey(ctx: Session) -> None:
+    from interactive.outbound import campaigns
+    from interactive.outbound.models import Campaign, PartState, Traffic, Variant
+
+    survey = _survey(ctx, keyword=None)
+    campaign = Campaign(
+        name="Anket kampanyası",
+        traffic=Traffic.INFORMATIONAL,
+        sender="4664",
+        connection="sim",
+        survey_id=survey.id,
+    )
+    ctx.add(campaign)
+    ctx.flush()
+    variant = Variant(campaign_id=campaign.id, label="A", share=100, template="")
+    ctx.add(variant)
+    ctx.flush()
+    opening = campaigns.survey_opening(ctx, survey.id)
+    assert opening.startswith("Merhaba!\nHizmetimizi")
+    ctx.add(
+        Message(
+            campaign_id=campaign.id,
+            variant_id=variant.id,
+            connection="sim",
+            source="4664",
+            destination=PHONE,
+            body=opening,
+            encoding="UCS2",
+            parts_count=2,
+            traffic=Traffic.INFORMATIONAL,
+            state=PartState.DELIVERED,
+        )
+    )
+    ctx.flush()
+    routed = route_text(ctx, "4 yıldız")
+    assert routed.decision == Decision.CONVERSATION, routed.reason
+    current = _session(ctx)
+    assert (current.trigger, current.campaign_id) == ("campaign", campaign.id)
+    assert _answers(ctx) == {"score": 4}
+    assert _texts(ctx)[-1].startswith("Bizi tekrar tercih")
+    problems = campaigns.problems_before_scheduling(ctx, campaign, {"sim": object()}, utcnow())
+    assert not [p for p in problems if "survey" in p]
+    campaign.sender = "ACME"
+    problems = campaigns.problems_before_scheduling(ctx, campaign, {"sim": object()}, utcnow())
+    assert "send it from 4664" in " ".join(problems)
