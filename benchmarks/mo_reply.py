@@ -41,7 +41,7 @@ from interactive import migrate, redis_store
 from interactive.app import create_app
 from interactive.db import db, make_engine
 from interactive.keywords.models import InboundMessage, KeywordRule
-from interactive.keywords.router import ensure_short_codes
+from interactive.keywords.shortcodes import ensure_short_codes
 from interactive.outbound.models import Message
 from interactive.smpp.simulator import SimulatorConfig, SmscSimulator
 

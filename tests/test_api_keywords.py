@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from interactive.api.openapi import openapi_document
 from interactive.contacts.models import Brand, ContactList
 from interactive.keywords.models import KeywordRule, Webhook
-from interactive.keywords.router import ensure_short_codes
+from interactive.keywords.shortcodes import ensure_short_codes
 from interactive.outbound import webhooks as signing
 from interactive.web.models import Role
 from tests.conftest import make_api_key

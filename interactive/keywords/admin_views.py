@@ -45,7 +45,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from interactive.contacts.models import Brand, ContactList
 from interactive.db import db
-from interactive.keywords import defaults, handlers, router, rules, webhooks
+from interactive.keywords import defaults, handlers, rules, shortcodes, webhooks
 from interactive.keywords.models import (
     Decision,
     KeywordRule,
@@ -162,7 +162,7 @@ def _lines(text: str | None) -> list[str]:
 def index() -> ResponseReturnValue:
     session = db.session()
     # Configured short codes get their row (default words) before their first message.
-    router.ensure_configured(session, current_app.config["SMPP_CONNECTION_LIST"])
+    shortcodes.ensure_configured(session, current_app.config["SMPP_CONNECTION_LIST"])
     session.commit()
     codes = rules.list_short_codes(session)
     brands = {b.id: b for b in session.scalars(sa.select(Brand))}

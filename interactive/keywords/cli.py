@@ -10,7 +10,8 @@ def router() -> None:
     """Route inbound messages (opt-out, conversations, keyword rules, inbox); several may
     run side by side."""
     from interactive.cli import make_app, stop_event_on_signals
-    from interactive.keywords.router import Router, ensure_configured
+    from interactive.keywords.consumer import Router
+    from interactive.keywords.shortcodes import ensure_configured
     from interactive.redis_store import get_redis
 
     app = make_app("router")

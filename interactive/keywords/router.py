@@ -1,11 +1,8 @@
 """The router: where each inbound message belongs, decided in batches.
 
 The gateway stores an MO, publishes its id on ``<prefix>:inbound`` and only then answers
-the SMSC. The router (``interactive router``; several may run) reads that stream with a
-consumer group, routes the batch in one transaction and acknowledges the entries after the
-commit. Messages whose id never reached the stream (Redis was down at that moment) are
-found by the sweep: every inbound message without ``routed_at`` for a few seconds is
-routed from the database.
+the SMSC; the router process (``keywords.consumer``) reads that stream in batches and
+calls ``route`` for each.
 
 The order of decisions, for each message:
 
@@ -27,12 +24,9 @@ transaction as the effects: a message is routed once, whatever happens to the st
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,159 +51,13 @@ from interactive.keywords.models import (
     Thread,
     ThreadState,
 )
-from interactive.keywords.service import inbound_stream
+from interactive.keywords.shortcodes import Verdict, Words, classify, code_of, ensure_short_codes
 from interactive.outbound.models import Campaign, Goal, Message
-from interactive.streams import Entry, StreamConsumer
 
 log = logging.getLogger(__name__)
 
-GROUP = "router"
-#: A message not routed this long after it was stored is taken by the sweep.
-SWEEP_AFTER = timedelta(seconds=5)
-SWEEP_EVERY_S = 5.0
-BATCH_SIZE = 200
 #: Decisions that need a person: they count as unread and reopen a closed thread.
 FOR_PEOPLE = frozenset({Decision.INBOX, Decision.REVIEW})
-
-
-def code_of(destination: str) -> str:
-    """The short code an MO was sent to, as short codes are stored (no "+")."""
-    return destination.strip().lstrip("+")
-
-
-# --- Short codes ---------------------------------------------------------------------------
-
-
-def short_code_defaults(code: str, connection: str) -> dict[str, Any]:
-    return {
-        "code": code,
-        "connection": connection,
-        "opt_out_keywords": list(defaults.OPT_OUT_KEYWORDS),
-        "opt_in_keywords": list(defaults.OPT_IN_KEYWORDS),
-        "help_keywords": list(defaults.HELP_KEYWORDS),
-        "opt_out_phrases": list(defaults.OPT_OUT_PHRASES),
-        "scoped_opt_outs": {},
-        "double_opt_in": False,
-        "confirm_keyword": "EVET",
-        "replies": {},
-        "attribution_hours": 72,
-        "created_at": utcnow(),
-    }
-
-
-def ensure_short_codes(session: Session, pairs: Sequence[tuple[str, str]]) -> dict[str, ShortCode]:
-    """The short codes (code, connection) given, created with the default words when new
-    (an MO to a number nobody configured still gets opt-out handling). Flushes."""
-    wanted = {code_of(code): connection for code, connection in pairs if code_of(code)}
-    if not wanted:
-        return {}
-    found = {
-        c.code: c for c in session.scalars(sa.select(ShortCode).where(ShortCode.code.in_(wanted)))
-    }
-    missing = [short_code_defaults(c, conn) for c, conn in wanted.items() if c not in found]
-    if missing:
-        session.execute(_insert_ignore(session, ShortCode, ["code"]), missing)
-        found.update(
-            (c.code, c)
-            for c in session.scalars(
-                sa.select(ShortCode).where(ShortCode.code.in_([m["code"] for m in missing]))
-            )
-        )
-    return found
-
-
-def ensure_configured(session: Session, connections: Sequence[Any]) -> dict[str, ShortCode]:
-    """A row for every short code the gateway connections declare."""
-    return ensure_short_codes(
-        session, [(code, c.name) for c in connections for code in c.short_codes]
-    )
-
-
-def _insert_ignore(session: Session, model: Any, keys: list[str]) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model).on_conflict_do_nothing(index_elements=keys)
-    return sqlite.insert(model).on_conflict_do_nothing(index_elements=keys)
-
-
-# --- Built-in words ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Words:
-    """A short code's opt-out, opt-in and help words in comparable form."""
-
-    opt_out: frozenset[str]
-    opt_in: frozenset[str]
-    help: frozenset[str]
-    phrases: tuple[str, ...]
-    scoped: dict[str, dict[str, Any]]
-    confirm: str
-
-    @classmethod
-    def of(cls, code: ShortCode) -> Words:
-        scoped = json.dumps(code.scoped_opt_outs or {}, sort_keys=True)
-        return _words(
-            tuple(code.opt_out_keywords or ()),
-            tuple(code.opt_in_keywords or ()),
-            tuple(code.help_keywords or ()),
-            tuple(code.opt_out_phrases or ()),
-            scoped,
-            code.confirm_keyword or "",
-        )
-
-
-@functools.lru_cache(maxsize=64)
-def _words(
-    opt_out: tuple[str, ...],
-    opt_in: tuple[str, ...],
-    help_words: tuple[str, ...],
-    phrases: tuple[str, ...],
-    scoped: str,
-    confirm: str,
-) -> Words:
-    fold = defaults.fold_word
-    return Words(
-        opt_out=frozenset(filter(None, map(fold, opt_out))),
-        opt_in=frozenset(filter(None, map(fold, opt_in))),
-        help=frozenset(filter(None, map(fold, help_words))),
-        phrases=tuple(filter(None, map(fold, phrases))),
-        scoped={fold(k): v for k, v in json.loads(scoped).items() if fold(k)},
-        confirm=fold(confirm),
-    )
-
-
-@dataclass(frozen=True)
-class Verdict:
-    decision: Decision
-    matched: str
-    argument: str = ""
-    phrase: bool = False
-    scope: dict[str, Any] | None = None
-
-
-def classify(words: Words, text: str) -> Verdict | None:
-    """Opt-out, opt-in or help, if ``text`` is one (keywords alone or with filler words,
-    "RET <scope>", or an opt-out phrase anywhere in the text)."""
-    folded = defaults.fold_word(text)
-    if not folded:
-        return None
-    split = folded.split(" ")
-    first, rest = split[0], split[1:]
-    plain = all(word in defaults.FILLER for word in rest)
-    if first in words.opt_out:
-        if plain:
-            return Verdict(Decision.OPT_OUT, first)
-        if len(rest) == 1 and rest[0] in words.scoped:
-            return Verdict(Decision.OPT_OUT, first, rest[0], scope=words.scoped[rest[0]])
-    padded = f" {folded} "
-    for phrase in words.phrases:
-        if f" {phrase} " in padded:
-            return Verdict(Decision.OPT_OUT, phrase, phrase=True)
-    if plain and first in words.opt_in:
-        return Verdict(Decision.OPT_IN, first)
-    if plain and first in words.help:
-        return Verdict(Decision.HELP, first)
-    return None
 
 
 # --- Routing -------------------------------------------------------------------------------
@@ -229,7 +77,7 @@ class _Rules:
     patterns: dict[int, list[matching.Pattern]]  # short code id → patterns
 
 
-def _load_rules(session: Session, code_ids: set[int], now: datetime) -> _Rules:
+def load_rules(session: Session, code_ids: set[int], now: datetime) -> _Rules:
     rules = list(
         session.scalars(
             sa.select(KeywordRule)
@@ -281,7 +129,7 @@ class Settings:
             if not fresh:
                 self._codes = {}
             self._codes.update(ensure_short_codes(session, list(wanted.items())))
-            self._rules = _load_rules(session, {c.id for c in self._codes.values()}, now)
+            self._rules = load_rules(session, {c.id for c in self._codes.values()}, now)
             self._loaded = time.monotonic()
         return self._codes, self._rules
 
@@ -601,157 +449,3 @@ def _apply_rule(inbound: Inbound, rules: _Rules, matches: list[matching.Match]) 
             inbound.reply(text)
             reason += "; replied"
     return reason
-
-
-# --- The process ---------------------------------------------------------------------------
-
-
-def unrouted(
-    session: Session, *, older_than: timedelta = SWEEP_AFTER, limit: int = 500
-) -> list[int]:
-    cutoff = utcnow() - older_than
-    return list(
-        session.scalars(
-            sa.select(InboundMessage.id)
-            .where(InboundMessage.routed_at.is_(None), InboundMessage.received_at <= cutoff)
-            .order_by(InboundMessage.id)
-            .limit(limit)
-        )
-    )
-
-
-@dataclass
-class Router:
-    """``interactive router``: consume the inbound stream, route, commit, acknowledge."""
-
-    session_factory: Callable[[], Session]
-    client: redis.Redis
-    prefix: str
-    region: str = "TR"
-    batch_size: int = BATCH_SIZE
-    settings: Settings = field(default_factory=Settings)
-    _last_sweep: float = 0.0
-
-    def consumer(self) -> StreamConsumer:
-        return StreamConsumer(
-            self.client,
-            inbound_stream(self.prefix),
-            GROUP,
-            batch_size=self.batch_size,
-            block_ms=500,
-        )
-
-    def handle(self, entries: list[Entry]) -> None:
-        ids = []
-        for entry in entries:
-            try:
-                ids.append(int(entry.fields["id"]))
-            except (KeyError, ValueError):
-                log.warning("router: stream entry without a message id entry=%s", entry.id)
-        self.route_ids(ids)
-        self._maybe_sweep()
-
-    def route_ids(self, ids: list[int]) -> list[Routed]:
-        with self.session_factory() as session:
-            routed = route(
-                session, self.client, self.prefix, ids, region=self.region, settings=self.settings
-            )
-            session.commit()
-        for item in routed:
-            log.info(
-                "routed inbound=%s decision=%s replies=%s",
-                item.message_id,
-                item.decision.value,
-                len(item.replies),
-            )
-        return routed
-
-    def sweep(self) -> int:
-        self._last_sweep = time.monotonic()
-        with self.session_factory() as session:
-            ids = unrouted(session)
-        if ids:
-            log.info("router: sweeping %d unrouted inbound messages", len(ids))
-            for start in range(0, len(ids), self.batch_size):
-                self.route_ids(ids[start : start + self.batch_size])
-        return len(ids)
-
-    def _maybe_sweep(self) -> None:
-        if time.monotonic() - self._last_sweep >= SWEEP_EVERY_S:
-            try:
-                self.sweep()
-            except Exception:
-                log.exception("router: sweep failed")
-
-    def run(self, stop: threading.Event) -> None:
-        consumer = self.consumer()
-        log.info("router started stream=%s consumer=%s", consumer.stream, consumer.name)
-        self._maybe_sweep()
-        consumer.run(self.handle, stop, on_idle=self._maybe_sweep)
-        log.info("router stopped")
-
-
-# --- Review of opt-out phrases --------------------------------------------------------------
-
-
-def _inbound_for(
-    session: Session, client: redis.Redis, prefix: str, message: InboundMessage
-) -> Inbound:
-    code = ensure_short_codes(session, [(message.destination, message.connection)])[
-        code_of(message.destination)
-    ]
-    phone = message.phone or message.source
-    contact = session.scalar(sa.select(Contact).where(Contact.phone == phone))
-    brand = session.get(Brand, code.brand_id) if code.brand_id is not None else None
-    return Inbound(
-        session=session,
-        redis=client,
-        prefix=prefix,
-        message=message,
-        phone=phone,
-        contact=contact,
-        short_code=code,
-        brand=brand,
-        language=language_of(contact, phone),
-        now=utcnow(),
-    )
-
-
-def confirm_review(
-    session: Session, client: redis.Redis, prefix: str, message_id: int, by: str
-) -> str:
-    """A person read an opt-out phrase held for review and confirms it: the opt-out is
-    carried out now, as if the message had been a keyword (flushes). Returns the new
-    reason; ValueError when the message is not waiting for review."""
-    message = session.get(InboundMessage, message_id, with_for_update=True)
-    if message is None or message.decision != Decision.REVIEW:
-        raise ValueError("not waiting for review")
-    inbound = _inbound_for(session, client, prefix, message)
-    inbound.matched = "review"
-    done = handlers.opt_out(inbound)
-    handlers.send_replies([inbound])
-    message.decision = Decision.OPT_OUT
-    message.reason = f"opt-out phrase confirmed by {by}: {done}"[:300]
-    _settle_thread(session, message)
-    session.flush()
-    return message.reason
-
-
-def dismiss_review(session: Session, message_id: int, by: str) -> str:
-    """The phrase was not an opt-out after all: the message stays in the inbox."""
-    message = session.get(InboundMessage, message_id, with_for_update=True)
-    if message is None or message.decision != Decision.REVIEW:
-        raise ValueError("not waiting for review")
-    message.decision = Decision.INBOX
-    message.reason = f"opt-out phrase dismissed by {by}"[:300]
-    _settle_thread(session, message)
-    session.flush()
-    return message.reason
-
-
-def _settle_thread(session: Session, message: InboundMessage) -> None:
-    if message.thread_id is None:
-        return
-    thread = session.get(Thread, message.thread_id)
-    if thread is not None and thread.last_inbound_at == message.received_at:
-        thread.last_decision = message.decision

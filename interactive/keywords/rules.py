@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from interactive.contacts.models import AttributeDefinition, Brand, ContactList
 from interactive.db import utcnow
-from interactive.keywords import defaults, handlers, matching, router, webhooks
+from interactive.keywords import defaults, handlers, matching, router, shortcodes, webhooks
 from interactive.keywords.models import (
     Decision,
     KeywordRule,
@@ -708,7 +708,7 @@ def _clash_problems(
     if not words:
         return []
     problems: list[Problem] = []
-    system = router.Words.of(code)
+    system = shortcodes.Words.of(code)
     for word in sorted(words):
         for kind, taken in (
             (_l("an opt-out word"), system.opt_out),
@@ -941,11 +941,11 @@ def explain(
     session: Session, code: ShortCode, text: str, *, now: datetime | None = None
 ) -> Explanation:
     """The router's decision for ``text`` on ``code``, without any effect: opt-out,
-    opt-in or help (``router.classify``), else the rule ``matching.find`` picks, else the
+    opt-in or help (``shortcodes.classify``), else the rule ``matching.find`` picks, else the
     inbox. Reads only."""
     now = now or utcnow()
     normalised = matching.normalise(text)
-    verdict = router.classify(router.Words.of(code), text)
+    verdict = shortcodes.classify(shortcodes.Words.of(code), text)
     if verdict is not None:
         decision = verdict.decision
         if verdict.phrase:
@@ -960,7 +960,7 @@ def explain(
             phrase=verdict.phrase,
         )
     # The router's own loading, so that the dry run cannot drift from the real thing.
-    loaded = router._load_rules(session, {code.id}, now)
+    loaded = router.load_rules(session, {code.id}, now)
     matches = matching.find(loaded.patterns.get(code.id, []), text)
     idle = _idle_matches(session, code, text, set(loaded.by_id))
     if not matches:

@@ -43,7 +43,7 @@ from wtforms.validators import DataRequired, Length
 from interactive.contacts.models import SuppressionReason
 from interactive.contacts.service import default_region
 from interactive.db import db
-from interactive.keywords import inbox, router
+from interactive.keywords import inbox, review
 from interactive.keywords.inbox import Entry, InboxError, ThreadFilter
 from interactive.keywords.models import Decision, KeywordRule, QuickReply, Thread, ThreadState
 from interactive.outbound import labels
@@ -459,9 +459,9 @@ def _review(thread_id: int, message_id: int, *, confirm: bool) -> ResponseReturn
         message = inbox.review_message(session, current, message_id)
         if confirm:
             prefix = str(current_app.config["REDIS_PREFIX"])
-            router.confirm_review(session, get_redis(), prefix, message.id, by)
+            review.confirm_review(session, get_redis(), prefix, message.id, by)
         else:
-            router.dismiss_review(session, message.id, by)
+            review.dismiss_review(session, message.id, by)
     except (InboxError, ValueError):
         session.rollback()
         flash(str(inbox.ERRORS["not_in_review"]), "error")

@@ -14,7 +14,7 @@ from flask_babel import gettext
 from sqlalchemy.orm import Session
 
 from interactive.keywords.models import KeywordRule, MatchMode
-from interactive.keywords.router import ensure_short_codes
+from interactive.keywords.shortcodes import ensure_short_codes
 from interactive.surveys import parsing
 from interactive.surveys.models import Survey, SurveyStatus, SurveyVersion
 from interactive.surveys.service import END, SurveyError, ask_text, next_key

@@ -15,8 +15,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from interactive.db import db
 from interactive.keywords import inbox
+from interactive.keywords.consumer import Router
 from interactive.keywords.models import InboundMessage, Thread
-from interactive.keywords.router import Router
 from interactive.smpp.simulator import SmscSimulator
 from interactive.web.models import Role
 from tests.conftest import UserFactory

@@ -22,7 +22,7 @@ from interactive.contacts.models import (
     SuppressionReason,
 )
 from interactive.db import utcnow
-from interactive.keywords import inbox, router
+from interactive.keywords import inbox, review, shortcodes
 from interactive.keywords.inbox import InboxError, ThreadFilter
 from interactive.keywords.models import (
     Decision,
@@ -55,7 +55,7 @@ def thread_of(session: Session, phone: str) -> Thread:
 
 
 def code_row(session: Session, code: str = "4664") -> ShortCode:
-    row = router.ensure_short_codes(session, [(code, "sim")])[code]
+    row = shortcodes.ensure_short_codes(session, [(code, "sim")])[code]
     return row
 
 
@@ -402,7 +402,7 @@ def test_an_opt_out_phrase_held_for_review_is_unmatched_until_confirmed(ctx: Ses
     assert listed(ctx, unmatched=True) == ["+905321234567"]
     message = inbox.review_message(ctx, thread, routed.message_id)
     client, prefix = client_and_prefix()
-    router.confirm_review(ctx, client, prefix, message.id, "Desk 1")
+    review.confirm_review(ctx, client, prefix, message.id, "Desk 1")
     assert thread.last_decision == Decision.OPT_OUT
     assert listed(ctx, unmatched=True) == []
     assert inbox.summary(ctx, thread).suppressed == [SuppressionReason.OPTED_OUT]

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from interactive.contacts import suppression
 from interactive.contacts.models import Brand, SuppressionReason
 from interactive.db import db, utcnow
-from interactive.keywords import router
+from interactive.keywords import shortcodes
 from interactive.keywords.models import Decision, InboundMessage, QuickReply, Thread, ThreadState
 from interactive.outbound.models import Message, Traffic
 from interactive.web.models import Role
@@ -209,7 +209,7 @@ def test_review_buttons_confirm_or_dismiss_an_opt_out_phrase(
         brand = Brand(code="acme", name="Acme", opt_out_phrase_policy="review")
         session.add(brand)
         session.flush()
-        router.ensure_short_codes(session, [("4664", "sim")])["4664"].brand_id = brand.id
+        shortcodes.ensure_short_codes(session, [("4664", "sim")])["4664"].brand_id = brand.id
         session.commit()
     thread_id = routed(app, "artık mesaj atmayın")
     other_id = routed(app, "mesaj istemiyorum", source="905331112233")

@@ -13,8 +13,9 @@ from flask import Flask
 
 from interactive.contacts.models import Suppression
 from interactive.db import db
+from interactive.keywords.consumer import Router
 from interactive.keywords.models import Decision, InboundMessage, KeywordRule
-from interactive.keywords.router import Router, ensure_short_codes
+from interactive.keywords.shortcodes import ensure_short_codes
 from interactive.outbound.models import Message, PartState
 from interactive.smpp.simulator import SmscSimulator
 from interactive.surveys import editing

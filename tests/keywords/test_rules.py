@@ -26,8 +26,8 @@ from interactive.keywords.models import (
     ShortCode,
     Webhook,
 )
-from interactive.keywords.router import ensure_short_codes
 from interactive.keywords.rules import RuleError, RuleInput, ShortCodeInput
+from interactive.keywords.shortcodes import ensure_short_codes
 from tests.keywords.routing import route_text
 
 

@@ -28,7 +28,8 @@ from interactive.keywords.models import (
     Webhook,
     WebhookDelivery,
 )
-from interactive.keywords.router import ensure_short_codes, route
+from interactive.keywords.router import route
+from interactive.keywords.shortcodes import ensure_short_codes
 from interactive.outbound import webhooks as signing
 from tests.keywords.routing import route_text
 
