@@ -125,15 +125,16 @@ def handset() -> ResponseReturnValue:
 
 def _conversation(number: str, limit: int = 50) -> list[dict[str, Any]]:
     session = db.session()
+    forms = [number, f"+{number}"]  # the gateway stores either spelling
     sent = session.scalars(
         sa.select(Message)
-        .where(Message.destination == number)
+        .where(Message.destination.in_(forms))
         .order_by(Message.id.desc())
         .limit(limit)
     )
     received = session.scalars(
         sa.select(InboundMessage)
-        .where(InboundMessage.source == number)
+        .where(InboundMessage.source.in_(forms))
         .order_by(InboundMessage.id.desc())
         .limit(limit)
     )

@@ -17,6 +17,7 @@ from interactive.db import db
 from interactive.keywords import inbox
 from interactive.keywords.consumer import Router
 from interactive.keywords.models import InboundMessage, Thread
+from interactive.smpp.handset import inject_typed_replies
 from interactive.smpp.simulator import SmscSimulator
 from interactive.web.models import Role
 from tests.conftest import UserFactory
@@ -136,26 +137,36 @@ def _texts(simulator: SmscSimulator) -> list[tuple[str, str, str]]:
 def test_a_customer_sms_appears_live_and_the_desk_reply_reaches_the_handset(
     app: Flask,
     page: Page,
+    browser: Browser,
     live_server: str,
     live_user: UserFactory,
     run_gateway: Callable[..., SmscSimulator],
     router_thread: Callable[[], None],
 ) -> None:
     desk = live_user(Role.DESK)
+    customer = live_user(Role.MARKETER)  # the handset page is a development tool
     answer = "Evet, 20:00 için masanız hazır."
     with app.app_context():
         inbox.create_quick_reply(db.session(), "Masa hazır", answer)
         db.session().commit()
         db.session.remove()
     simulator = run_gateway()
+    typed = threading.Event()
+    inject_typed_replies(app, simulator, typed)  # as `interactive simulator` does
     router_thread()
+    phone = browser.new_context()
+    handset = phone.new_page()
+    sign_in(handset, live_server, customer.email)
+    handset.goto(f"{live_server}/handset?number={CUSTOMER}")
     sign_in(page, live_server, desk.email)
     page.goto(f"{live_server}/inbox/")
     threads = page.get_by_test_id("threads")
     expect(threads.get_by_text("No conversations here.")).to_be_visible()
 
     question = "Merhaba, bu akşam 4 kişilik masa var mı?"
-    simulator.inject_mo(CUSTOMER, "4664", question)
+    handset.get_by_label("To short code").fill("4664")
+    handset.get_by_placeholder("Reply, e.g. RET or REZ yarın 20:00 4 kişi").fill(question)
+    handset.get_by_role("button", name="Send reply").click()
     row = threads.get_by_role("link", name=question)
     expect(row).to_be_visible(timeout=WAIT_MS)  # no reload: the list polls
     expect(row).to_contain_text("+905321234567")
@@ -177,6 +188,8 @@ def test_a_customer_sms_appears_live_and_the_desk_reply_reaches_the_handset(
 
     simulator.wait_for_submits(1, timeout=15)
     assert _texts(simulator) == [("4664", CUSTOMER, answer)]
+    handset.goto(f"{live_server}/handset?number={CUSTOMER}")
+    expect(handset.get_by_text(answer)).to_be_visible()  # the customer's phone has it
     # The receipt comes back through the gateway; the page shows it without reloading.
     sent = chat.locator("li.bubble.sent").filter(has_text=answer)
     expect(sent.locator('[data-field="state"]')).to_have_text("delivered", timeout=WAIT_MS)
@@ -189,3 +202,5 @@ def test_a_customer_sms_appears_live_and_the_desk_reply_reaches_the_handset(
         thread = db.session().scalar(sa.select(Thread))
         assert thread is not None and thread.last_text == thanks
         db.session.remove()
+    typed.set()
+    phone.close()
