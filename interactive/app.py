@@ -138,6 +138,7 @@ def _register_blueprints(app: Flask) -> None:
     from interactive.outbound.views import bp as campaigns_bp
     from interactive.shortlinks.views import bp as shortlinks_bp
     from interactive.smpp.views import bp as gateway_bp
+    from interactive.surveys.views import bp as surveys_bp
     from interactive.web.admin_views import bp as admin_bp
     from interactive.web.errors import register_error_handlers
     from interactive.web.views import bp as web_bp
@@ -152,6 +153,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(campaigns_bp, url_prefix="/campaigns")
     app.register_blueprint(inbox_bp, url_prefix="/inbox")
     app.register_blueprint(keywords_bp, url_prefix="/keywords")
+    app.register_blueprint(surveys_bp, url_prefix="/surveys")
     # Last, at the root: ``/<code>`` only matches what a code looks like, and the app's
     # own paths (static rules) take precedence over it in any case.
     app.register_blueprint(shortlinks_bp)

@@ -1,0 +1,125 @@
+"""The survey pages in a real browser (Debian's chromium via Playwright): a marketer
+builds a survey with the question editor, plays it in the chat preview, takes it live,
+and a customer's answers sent through the SMSC simulator, the gateway and the router show
+up in the results chart without reloading."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Page, expect
+
+from interactive.keywords.consumer import Router
+from interactive.smpp.simulator import SmscSimulator
+from interactive.web.models import Role
+from tests.conftest import UserFactory
+from tests.helpers import shot, sign_in
+
+CUSTOMER = "905321234567"
+WAIT_MS = 20_000
+
+
+@pytest.fixture
+def router_thread(app: Flask, live_db: None) -> Iterator[Callable[[], None]]:
+    """The router process's loop in a thread (stopped at the end of the test)."""
+    started: list[tuple[threading.Event, threading.Thread]] = []
+
+    def start() -> None:
+        router = Router(
+            app.extensions["interactive.sessionmaker"],
+            app.extensions["interactive.redis"],
+            str(app.config["REDIS_PREFIX"]),
+        )
+
+        def run(stop: threading.Event) -> None:
+            with app.app_context():
+                router.run(stop)
+
+        stop = threading.Event()
+        thread = threading.Thread(target=run, args=(stop,))
+        thread.start()
+        started.append((stop, thread))
+
+    yield start
+    for stop, thread in started:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def _build(page: Page) -> None:
+    page.get_by_label("Name", exact=True).fill("Pizza poll")
+    page.get_by_label("Short code").fill("4664")
+    page.get_by_label("Start keyword").fill("ANKET")
+    page.get_by_label("Introduction").fill("Merhaba!")
+    page.get_by_label("Thank-you text").fill("Teşekkürler!")
+    editor = page.get_by_test_id("question-editor")
+    page.get_by_role("button", name="Add a question").click()
+    first = editor.get_by_test_id("question").nth(0)
+    first.locator('[data-field="key"]').fill("pizza")
+    first.locator('[data-field="text"]').fill("Hangisini seçersiniz?")
+    first.get_by_label("Option 1").fill("Pizza")
+    first.get_by_label("Option 2").fill("Pide")
+    page.get_by_role("button", name="Add a question").click()
+    second = editor.get_by_test_id("question").nth(1)
+    second.locator('[data-field="type"]').select_option("rating")
+    second.locator('[data-field="key"]').fill("score")
+    second.locator('[data-field="text"]').fill("1-5 arası puanınız?")
+
+
+def test_build_preview_go_live_and_watch_the_answers_arrive(
+    app: Flask,
+    page: Page,
+    live_server: str,
+    live_user: UserFactory,
+    run_gateway: Callable[..., SmscSimulator],
+    router_thread: Callable[[], None],
+) -> None:
+    marketer = live_user(Role.MARKETER)
+    simulator = run_gateway()
+    router_thread()
+    sign_in(page, live_server, marketer.email)
+    page.get_by_role("link", name="Surveys").click()
+    page.get_by_role("link", name="New survey").click()
+    _build(page)
+
+    chat = page.get_by_test_id("preview-chat")
+    expect(chat).to_contain_text("Hangisini seçersiniz?")
+    page.get_by_placeholder("Reply as the customer").fill("pide")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(chat.locator("li.received")).to_have_text(["pide"])
+    expect(chat.locator("li.sent").last).to_contain_text("1-5 arası puanınız?")
+    shot(page, "survey-builder")
+
+    page.get_by_role("button", name="Save and go live").click()
+    expect(page.get_by_text("The survey is live.")).to_be_visible()
+    funnel = page.get_by_test_id("funnel")
+    expect(funnel.locator('[data-field="started"]')).to_have_text("0")
+
+    simulator.inject_mo(CUSTOMER, "4664", "anket")
+    expect(funnel.locator('[data-field="started"]')).to_have_text("1", timeout=WAIT_MS)
+    simulator.inject_mo(CUSTOMER, "4664", "pide")
+    pizza = page.get_by_test_id("question-pizza")
+    expect(pizza.locator('[data-field="answered"]')).to_have_text("1", timeout=WAIT_MS)
+    # The chart was redrawn by the poll: the bar of "Pide" holds the answer.
+    page.wait_for_function(
+        "() => { const c = document.querySelector('[data-question=pizza] [data-chart]');"
+        " return c && c.data && c.data[0].x[1] === 1; }",
+        timeout=WAIT_MS,
+    )
+    simulator.inject_mo(CUSTOMER, "4664", "5")
+    expect(funnel.locator('[data-field="completed"]')).to_have_text("1", timeout=WAIT_MS)
+    page.wait_for_function(
+        "() => { const c = document.querySelector('[data-question=score] [data-chart]');"
+        " return c && c.data && c.data[0].y[4] === 1; }",
+        timeout=WAIT_MS,
+    )
+    shot(page, "survey-results")
+
+    page.get_by_role("link", name="Respondents").click()
+    page.get_by_role("link", name="Transcript").click()
+    transcript = page.get_by_test_id("transcript")
+    expect(transcript).to_contain_text("pide")
+    expect(transcript).to_contain_text("1-5 arası puanınız?")
