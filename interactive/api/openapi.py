@@ -58,7 +58,7 @@ def _errors(*codes: str) -> dict[str, Any]:
 
 def _schemas() -> dict[str, Any]:
     components: dict[str, Any] = {}
-    for model in (*MODELS, *CAMPAIGN_MODELS, *KEYWORD_MODELS, *INBOX_MODELS):
+    for model in (*MODELS, *CAMPAIGN_MODELS, *KEYWORD_MODELS, *INBOX_MODELS, *SURVEY_MODELS):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(schema.pop("$defs", {}))
         components[model.__name__] = schema
@@ -1081,5 +1081,191 @@ def openapi_document() -> dict[str, Any]:
             **_link_paths(request_body),
             **_keyword_paths(request_body),
             **_inbox_paths(request_body),
+            **_survey_paths(request_body),
+        },
+    }
+
+
+# --- Surveys (interactive/api/surveys.py) ------------------------------------------------------
+
+SURVEY_MODELS: tuple[type[BaseModel], ...] = (
+    schemas.SurveyIn,
+    schemas.SurveyOut,
+    schemas.SurveyPage,
+    schemas.SurveySessionIn,
+    schemas.SurveySessionOut,
+    schemas.SurveyResults,
+    schemas.RespondentPage,
+)
+SURVEY_ID = _id_param("survey_id")
+SURVEY_PROBLEMS = (
+    "`survey_problems`: the questions or settings cannot be saved (a branch to an unknown "
+    "or earlier question, a question changing its type after answers, too few options, an "
+    "unknown brand…), or the survey's state does not allow the action; `details` has one "
+    "entry per problem."
+)
+SESSION_REFUSED = (
+    "Not started: `not_live` (the survey is not live), `invalid_number`, `unknown_contact`, "
+    "`refused` (another survey is open for the number and this one does not queue), "
+    "`not_eligible` (the number may not get the survey's kind of message), or "
+    "`survey_problems`."
+)
+SURVEY_EXAMPLE = {
+    "name": "Memnuniyet",
+    "short_code": "4664",
+    "keyword": "ANKET",
+    "intro": "Merhaba!",
+    "completion": "Teşekkürler!",
+    "questions": [
+        {"key": "score", "type": "rating", "text": "Hizmetimizi 1-5 arası puanlar mısınız?"},
+        {
+            "key": "again",
+            "type": "yes_no",
+            "text": "Bizi tekrar tercih eder misiniz?",
+            "branches": [{"when": True, "goto": "end"}],
+        },
+        {"key": "why", "type": "free_text", "text": "Neden?"},
+    ],
+}
+
+
+def _survey_filters() -> list[dict[str, Any]]:
+    def moment(name: str, description: str) -> dict[str, Any]:
+        schema = {"type": "string", "format": "date-time"}
+        return {"name": name, "in": "query", "description": description, "schema": schema}
+
+    return [
+        {**_query_int("campaign_id", 1, MAX_ID), "description": "Sessions of this campaign."},
+        moment("since", "Sessions started at or after this time."),
+        moment("until", "Sessions started before this time."),
+    ]
+
+
+def _survey_action(operation_id: str, summary: str) -> dict[str, Any]:
+    return {
+        "parameters": [SURVEY_ID],
+        "post": {
+            "operationId": operation_id,
+            "summary": summary,
+            "responses": {
+                "200": _json(schemas.SurveyOut, "The survey in its new state."),
+                **_errors(*AUTH_ERRORS, "404"),
+                **_conflict(SURVEY_PROBLEMS),
+            },
+        },
+    }
+
+
+def _survey_paths(request_body: Any) -> dict[str, Any]:
+    body = _with_example(request_body(schemas.SurveyIn), SURVEY_EXAMPLE)
+    return {
+        "/surveys": {
+            "get": {
+                "operationId": "listSurveys",
+                "summary": "Surveys by id, a page at a time, optionally in one status.",
+                "parameters": [
+                    _query_enum("status", ["draft", "live", "closed"], "Only this status."),
+                    _query_int("limit", 1, 200, 50),
+                    _query_int("after", 0, MAX_ID),
+                ],
+                "responses": {
+                    "200": _json(schemas.SurveyPage, "A page of surveys."),
+                    **_errors(*AUTH_ERRORS, "422"),
+                },
+            },
+            "post": {
+                "operationId": "createSurvey",
+                "summary": "Create a draft survey (start it with /live).",
+                "requestBody": body,
+                "responses": {
+                    "201": _json(schemas.SurveyOut, "The new draft."),
+                    **_errors(*AUTH_ERRORS, "400", "415", "422"),
+                    **_conflict(SURVEY_PROBLEMS),
+                },
+            },
+        },
+        "/surveys/{survey_id}": {
+            "parameters": [SURVEY_ID],
+            "get": {
+                "operationId": "getSurvey",
+                "summary": "One survey with the questions of its current version.",
+                "responses": {
+                    "200": _json(schemas.SurveyOut, "The survey."),
+                    **_errors(*AUTH_ERRORS, "404"),
+                },
+            },
+            "put": {
+                "operationId": "replaceSurvey",
+                "summary": "Replace the settings and questions; a live survey's questions "
+                "change in a new version (running sessions keep theirs).",
+                "requestBody": body,
+                "responses": {
+                    "200": _json(schemas.SurveyOut, "The survey."),
+                    **_errors(*AUTH_ERRORS, "400", "404", "415", "422"),
+                    **_conflict(SURVEY_PROBLEMS),
+                },
+            },
+            "delete": {
+                "operationId": "deleteSurvey",
+                "summary": "Delete a draft or closed survey that has no sessions.",
+                "responses": {
+                    "204": {"description": "Deleted."},
+                    **_errors(*AUTH_ERRORS, "404"),
+                    **_conflict(SURVEY_PROBLEMS),
+                },
+            },
+        },
+        "/surveys/{survey_id}/live": _survey_action(
+            "startSurvey",
+            "Draft or closed → live: its keyword starts it and sessions can be started.",
+        ),
+        "/surveys/{survey_id}/close": _survey_action(
+            "closeSurvey", "Live → closed: no new sessions; running ones go on."
+        ),
+        "/surveys/{survey_id}/sessions": {
+            "parameters": [SURVEY_ID],
+            "post": {
+                "operationId": "startSurveySession",
+                "summary": "Start the survey for one number or contact; the first question "
+                "waits for the recipient's allowed hours. Queued while another survey is "
+                "open, when the survey says so.",
+                "requestBody": _with_example(
+                    request_body(schemas.SurveySessionIn), {"phone": "+905321234567"}
+                ),
+                "responses": {
+                    "201": _json(schemas.SurveySessionOut, "The session (open or queued)."),
+                    **_errors(*AUTH_ERRORS, "400", "404", "415", "422"),
+                    **_conflict(SESSION_REFUSED),
+                },
+            },
+        },
+        "/surveys/{survey_id}/results": {
+            "parameters": [SURVEY_ID],
+            "get": {
+                "operationId": "getSurveyResults",
+                "summary": "The funnel (started → completed, expired, opted out…) and each "
+                "question's answers: counts, NPS, mean, free texts, response times.",
+                "parameters": _survey_filters(),
+                "responses": {
+                    "200": _json(schemas.SurveyResults, "The results."),
+                    **_errors(*AUTH_ERRORS, "404", "422"),
+                },
+            },
+        },
+        "/surveys/{survey_id}/respondents": {
+            "parameters": [SURVEY_ID],
+            "get": {
+                "operationId": "listSurveyRespondents",
+                "summary": "One row per session, by id, with each question's answer.",
+                "parameters": [
+                    *_survey_filters(),
+                    _query_int("limit", 1, 500, 100),
+                    _query_int("after", 0, MAX_BIG_ID),
+                ],
+                "responses": {
+                    "200": _json(schemas.RespondentPage, "A page of respondents."),
+                    **_errors(*AUTH_ERRORS, "404", "422"),
+                },
+            },
         },
     }

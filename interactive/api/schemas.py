@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from interactive.contacts.registry import HS_SOURCES
 from interactive.outbound.models import (
@@ -26,6 +27,7 @@ from interactive.outbound.models import (
     Recurrence,
     Traffic,
 )
+from interactive.surveys.models import AfterReprompts, SessionState, SurveyStatus, WhenOpen
 from interactive.web.service import EMAIL_PATTERN
 
 RoleName = Literal["admin", "marketer", "desk", "viewer"]
@@ -1118,3 +1120,198 @@ class ThreadReplyCreated(BaseModel):
     encoding: str
     to: str
     traffic: Traffic
+
+
+# --- Surveys: building, the lifecycle, sessions and results (interactive/api/surveys.py) --
+
+QuestionTypeName = Literal[
+    "single_choice", "multiple_choice", "yes_no", "rating", "nps", "number", "date", "free_text"
+]
+_SURVEY_TEXT = Annotated[str, Field(max_length=1000, pattern=NO_NUL)]
+_SURVEY_LABEL = Annotated[str, Field(min_length=1, max_length=160, pattern=NO_NUL)]
+_HOURS = Annotated[int, Field(ge=1, le=24 * 90), BeforeValidator(_json_int)] | None
+_COUNT = Annotated[int, Field(ge=0, le=26), BeforeValidator(_json_int)] | None
+_BOUND = Annotated[int, Field(ge=-(10**9), le=10**9), BeforeValidator(_json_int)] | None
+
+
+class SurveyOptionIn(BaseModel):
+    model_config = STRICT
+
+    label: _SURVEY_LABEL
+    synonyms: list[_SURVEY_LABEL] = Field(default=[], max_length=20)
+
+
+class SurveyBranchIn(BaseModel):
+    model_config = STRICT
+
+    when: _SURVEY_LABEL | bool | JsonInt | list[_SURVEY_LABEL | JsonInt] = Field(
+        description="The answer (or any of these answers) that takes this branch."
+    )
+    goto: str = Field(
+        max_length=32, description="The key of a later question, or `end` to end the survey."
+    )
+
+
+class SurveyQuestionIn(BaseModel):
+    model_config = STRICT
+
+    key: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9_]{1,32}$",
+        description="Stable across versions, so results line up; `q<n>` when left out.",
+    )
+    type: QuestionTypeName
+    text: Annotated[str, Field(min_length=1, max_length=1000, pattern=NO_NUL)]
+    reprompt: _SURVEY_TEXT = Field(default="", description="Asked after an invalid answer.")
+    options: list[_SURVEY_LABEL | SurveyOptionIn] = Field(
+        default=[], max_length=26, description="Choices (single and multiple choice only)."
+    )
+    min: _BOUND = None
+    max: _BOUND = None
+    integer_only: bool = False
+    lettered: bool = Field(default=False, description="Options are answered with A, B, C…")
+    min_choices: _COUNT = None
+    max_choices: _COUNT = None
+    branches: list[SurveyBranchIn] = Field(default=[], max_length=26)
+    next: str | None = Field(
+        default=None, max_length=32, description="The question after this one, or `end`."
+    )
+
+
+class SurveyIn(BaseModel):
+    """A survey's settings and questions (PUT replaces them all)."""
+
+    model_config = STRICT
+
+    name: Annotated[str, Field(min_length=1, max_length=120, pattern=NO_NUL)]
+    short_code: str = Field(pattern=r"^\+?[0-9A-Za-z]{1,20}$")
+    questions: list[SurveyQuestionIn] = Field(min_length=1, max_length=50)
+    brand_id: RowId | None = None
+    intro: _SURVEY_TEXT = ""
+    completion: _SURVEY_TEXT = Field(default="", description="Sent after the last answer.")
+    keyword: str | None = Field(
+        default=None, pattern=r"^\w{1,64}$", description="A word that starts the survey."
+    )
+    traffic: TrafficName = "informational"
+    when_open: Literal["queue", "replace", "refuse"] = Field(
+        default="queue", description="What starting it does while another survey is open."
+    )
+    max_reprompts: Annotated[int, Field(ge=0, le=10), BeforeValidator(_json_int)] = 2
+    after_reprompts: Literal["skip", "end"] = "skip"
+    remind_after_hours: _HOURS = 4
+    question_expiry_hours: _HOURS = 24
+    expiry_hours: _HOURS = 72
+
+
+class SurveyOut(BaseModel):
+    id: int
+    name: str
+    status: SurveyStatus
+    short_code: str
+    brand_id: int | None
+    intro: str
+    completion: str
+    keyword: str | None
+    traffic: Traffic
+    when_open: WhenOpen
+    max_reprompts: int
+    after_reprompts: AfterReprompts
+    remind_after_hours: int | None
+    question_expiry_hours: int | None
+    expiry_hours: int | None
+    version: int | None = Field(description="The number of the current version.")
+    questions: list[dict[str, Any]]
+    sessions: int = Field(description="Sessions started on any version.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class SurveyPage(BaseModel):
+    items: list[SurveyOut]
+    next_cursor: int | None
+
+
+def _one_of_schema(schema: dict[str, Any]) -> None:
+    _drop_defaults(schema)
+    schema["oneOf"] = [{"required": ["phone"]}, {"required": ["contact_id"]}]
+
+
+class SurveySessionIn(BaseModel):
+    """Start the survey for one number or one contact (exactly one of the two)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_one_of_schema)
+
+    phone: Annotated[str, Field(min_length=1, max_length=64)] | SkipJsonSchema[None] = None
+    contact_id: (
+        Annotated[int, Field(ge=1, le=2**63 - 1), BeforeValidator(_json_int)] | SkipJsonSchema[None]
+    ) = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_of(cls, data: Any) -> Any:
+        if isinstance(data, dict) and len({"phone", "contact_id"} & set(data)) != 1:
+            raise ValueError("give either phone or contact_id")
+        return data
+
+
+class SurveySessionOut(BaseModel):
+    id: int
+    survey_id: int
+    version_id: int
+    phone: str
+    contact_id: int | None
+    campaign_id: int | None
+    trigger: str
+    state: SessionState
+    question_key: str | None = Field(description="The question awaiting an answer.")
+    started_at: datetime
+    expires_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str
+
+
+class SurveyFunnelOut(BaseModel):
+    started: int
+    completed: int
+    expired: int
+    opted_out: int
+    ended: int
+    open: int
+    queued: int
+
+
+class QuestionResultOut(BaseModel):
+    key: str
+    text: str
+    type: str
+    sent: int
+    answered: int
+    reprompted: int
+    skipped: int
+    median_response_s: float | None
+    counts: dict[str, int] = Field(description="Respondents per answer.")
+    texts: list[str] = Field(description="Free-text answers, latest first.")
+    nps: dict[str, Any] | None
+    mean: float | None
+
+
+class SurveyResults(BaseModel):
+    survey_id: int
+    funnel: SurveyFunnelOut
+    questions: list[QuestionResultOut]
+
+
+class RespondentOut(BaseModel):
+    session_id: int
+    phone: str
+    contact_id: int | None
+    campaign_id: int | None
+    state: SessionState
+    started_at: datetime
+    ended_at: datetime | None
+    answers: dict[str, Any] = Field(description="Each question's answer (null: none).")
+
+
+class RespondentPage(BaseModel):
+    items: list[RespondentOut]
+    next_cursor: int | None

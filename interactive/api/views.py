@@ -243,3 +243,4 @@ from interactive.api import inbox as _inbox  # noqa: E402, F401
 from interactive.api import keywords as _keywords  # noqa: E402, F401
 from interactive.api import links as _links  # noqa: E402, F401
 from interactive.api import messages as _messages  # noqa: E402, F401
+from interactive.api import surveys as _surveys  # noqa: E402, F401

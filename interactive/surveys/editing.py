@@ -31,6 +31,10 @@ TYPES = (
 )
 CHOICE_TYPES = ("single_choice", "multiple_choice")
 _KEY = re.compile(r"^[a-z0-9_]{1,32}$")
+# Columns of a respondent's row next to the answers (``results.respondents``).
+RESERVED_KEYS = frozenset(
+    {"session", "phone", "contact_id", "campaign_id", "state", "started_at", "ended_at"}
+)
 MAX_QUESTIONS = 50
 
 
@@ -46,7 +50,11 @@ def check_questions(raw: Any) -> list[dict[str, Any]]:
         if not isinstance(item, dict):
             raise SurveyError(gettext("Question %(n)d is not an object.", n=index))
         key = str(item.get("key") or f"q{index}").strip().lower()
-        if not _KEY.match(key) or key == END:
+        if key in RESERVED_KEYS or key == END:
+            raise SurveyError(
+                gettext("Question %(n)d: the key %(key)s is reserved.", n=index, key=key)
+            )
+        if not _KEY.match(key):
             raise SurveyError(
                 gettext("Question %(n)d: the key may use a-z, 0-9 and _ (32 at most).", n=index)
             )
@@ -187,9 +195,9 @@ def go_live(session: Session, survey: Survey) -> None:
     if version is None:
         raise SurveyError(gettext("The survey has no questions."))
     check_questions(version.questions)
+    _keep_keyword_rule(session, survey)  # first: a keyword in use refuses before any change
     version.frozen = True
     survey.status = SurveyStatus.LIVE
-    _keep_keyword_rule(session, survey)
     session.flush()
 
 
@@ -214,6 +222,22 @@ def _keep_keyword_rule(session: Session, survey: Survey) -> None:
         return
     code = ensure_short_codes(session, [(survey.short_code, "")])[survey.short_code]
     found = next((r for r in rules if r.short_code_id == code.id), None)
+    clash = session.scalar(
+        sa.select(KeywordRule.id).where(
+            KeywordRule.short_code_id == code.id,
+            KeywordRule.active.is_(True),
+            sa.func.upper(KeywordRule.keyword) == (survey.keyword or "").upper(),
+            KeywordRule.id != (found.id if found is not None else -1),
+        )
+    )
+    if clash is not None:
+        raise SurveyError(
+            gettext(
+                "The keyword %(keyword)s is already in use on %(code)s.",
+                keyword=survey.keyword,
+                code=survey.short_code,
+            )
+        )
     rule = found or KeywordRule(
         short_code_id=code.id,
         handler="survey",

@@ -1,7 +1,7 @@
 """The survey pages in a real browser (Debian's chromium via Playwright): a marketer
 builds a survey with the question editor, plays it in the chat preview, takes it live,
-and a customer's answers sent through the SMSC simulator, the gateway and the router show
-up in the results chart without reloading."""
+and a customer's answers typed on the handset page, through the SMSC simulator, the gateway
+and the router, show up in the results chart without reloading."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from interactive.keywords.consumer import Router
+from interactive.smpp.handset import inject_typed_replies
 from interactive.smpp.simulator import SmscSimulator
 from interactive.web.models import Role
 from tests.conftest import UserFactory
@@ -72,6 +73,7 @@ def _build(page: Page) -> None:
 def test_build_preview_go_live_and_watch_the_answers_arrive(
     app: Flask,
     page: Page,
+    browser: Browser,
     live_server: str,
     live_user: UserFactory,
     run_gateway: Callable[..., SmscSimulator],
@@ -79,7 +81,20 @@ def test_build_preview_go_live_and_watch_the_answers_arrive(
 ) -> None:
     marketer = live_user(Role.MARKETER)
     simulator = run_gateway()
+    typed = threading.Event()
+    inject_typed_replies(app, simulator, typed)  # the handset page's replies become MOs
     router_thread()
+    phone = browser.new_context()
+    handset = phone.new_page()
+    sign_in(handset, live_server, marketer.email)
+    handset.goto(f"{live_server}/handset?number={CUSTOMER}")
+
+    def reply(text: str) -> None:
+        handset.get_by_label("To short code").fill("4664")
+        handset.get_by_placeholder("Reply, e.g. RET or REZ yarın 20:00 4 kişi").fill(text)
+        handset.get_by_role("button", name="Send reply").click()
+        expect(handset.get_by_text("Reply sent from the handset.")).to_be_visible()
+
     sign_in(page, live_server, marketer.email)
     page.get_by_role("link", name="Surveys").click()
     page.get_by_role("link", name="New survey").click()
@@ -98,9 +113,9 @@ def test_build_preview_go_live_and_watch_the_answers_arrive(
     funnel = page.get_by_test_id("funnel")
     expect(funnel.locator('[data-field="started"]')).to_have_text("0")
 
-    simulator.inject_mo(CUSTOMER, "4664", "anket")
+    reply("anket")
     expect(funnel.locator('[data-field="started"]')).to_have_text("1", timeout=WAIT_MS)
-    simulator.inject_mo(CUSTOMER, "4664", "pide")
+    reply("pide")
     pizza = page.get_by_test_id("question-pizza")
     expect(pizza.locator('[data-field="answered"]')).to_have_text("1", timeout=WAIT_MS)
     # The chart was redrawn by the poll: the bar of "Pide" holds the answer.
@@ -109,7 +124,7 @@ def test_build_preview_go_live_and_watch_the_answers_arrive(
         " return c && c.data && c.data[0].x[1] === 1; }",
         timeout=WAIT_MS,
     )
-    simulator.inject_mo(CUSTOMER, "4664", "5")
+    reply("5")
     expect(funnel.locator('[data-field="completed"]')).to_have_text("1", timeout=WAIT_MS)
     page.wait_for_function(
         "() => { const c = document.querySelector('[data-question=score] [data-chart]');"
@@ -123,3 +138,5 @@ def test_build_preview_go_live_and_watch_the_answers_arrive(
     transcript = page.get_by_test_id("transcript")
     expect(transcript).to_contain_text("pide")
     expect(transcript).to_contain_text("1-5 arası puanınız?")
+    typed.set()
+    phone.close()

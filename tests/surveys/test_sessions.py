@@ -294,3 +294,17 @@ def test_a_reply_to_a_survey_campaign_walks_its_survey(ctx: Session) -> None:
     campaign.sender = "ACME"
     problems = campaigns.problems_before_scheduling(ctx, campaign, {"sim": object()}, utcnow())
     assert "send it from 4664" in " ".join(problems)
+
+
+def test_reserved_keys_and_a_keyword_in_use_are_refused(ctx: Session) -> None:
+    with pytest.raises(service.SurveyError, match="reserved"):
+        editing.check_questions([{"key": "phone", "type": "free_text", "text": "Numaranız?"}])
+    _survey(ctx, keyword="ANKET")
+    other = editing.save(
+        ctx,
+        editing.SurveyInput(
+            "Başka", "4664", [{"key": "ok", "type": "yes_no", "text": "?"}], keyword="anket"
+        ),
+    )
+    with pytest.raises(service.SurveyError, match="already in use"):
+        editing.go_live(ctx, other)
