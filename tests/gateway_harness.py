@@ -1,4 +1,5 @@
-"""A gateway thread bound to an in-process SMSC simulator, for tests that send for real."""
+"""A gateway thread bound to an in-process SMSC simulator, and router threads, for tests
+that send and receive for real."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from interactive.keywords.consumer import Router
 from interactive.smpp.config import SmppConnection
 from interactive.smpp.gateway import Gateway
 from interactive.smpp.simulator import SimulatorConfig, SmscSimulator
@@ -61,3 +63,32 @@ def run_gateway(app: Flask, live_db: None) -> Iterator[Callable[..., SmscSimulat
         stop.set()
         thread.join(timeout=30)
         simulator.stop()
+
+
+@pytest.fixture
+def run_router(app: Flask, live_db: None) -> Iterator[Callable[[], Router]]:
+    """Start the router process's loop in a thread (each call one more router; all are
+    stopped at the end of the test)."""
+    started: list[tuple[threading.Event, threading.Thread]] = []
+
+    def start() -> Router:
+        router = Router(
+            app.extensions["interactive.sessionmaker"],
+            app.extensions["interactive.redis"],
+            str(app.config["REDIS_PREFIX"]),
+        )
+
+        def run(stop: threading.Event) -> None:
+            with app.app_context():
+                router.run(stop)
+
+        stop = threading.Event()
+        thread = threading.Thread(target=run, args=(stop,))
+        thread.start()
+        started.append((stop, thread))
+        return router
+
+    yield start
+    for stop, thread in started:
+        stop.set()
+        thread.join(timeout=30)

@@ -6,9 +6,8 @@ reply box, and the simulator receives the answer."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
 import sqlalchemy as sa
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
@@ -28,33 +27,6 @@ IMG = "<img src=x onerror=alert(1)>"
 SCRIPT = "<script>window.__pwned = true; alert('xss')</script>"
 CUSTOMER = "905321234567"
 WAIT_MS = 20_000
-
-
-@pytest.fixture
-def router_thread(app: Flask, live_db: None) -> Iterator[Callable[[], None]]:
-    """Start the router process's loop in a thread (stopped at the end of the test)."""
-    started: list[tuple[threading.Event, threading.Thread]] = []
-
-    def start() -> None:
-        router = Router(
-            app.extensions["interactive.sessionmaker"],
-            app.extensions["interactive.redis"],
-            str(app.config["REDIS_PREFIX"]),
-        )
-
-        def run(stop: threading.Event) -> None:
-            with app.app_context():
-                router.run(stop)
-
-        stop = threading.Event()
-        thread = threading.Thread(target=run, args=(stop,))
-        thread.start()
-        started.append((stop, thread))
-
-    yield start
-    for stop, thread in started:
-        stop.set()
-        thread.join(timeout=30)
 
 
 def routed(app: Flask, text: str, source: str = CUSTOMER) -> int:
@@ -141,7 +113,7 @@ def test_a_customer_sms_appears_live_and_the_desk_reply_reaches_the_handset(
     live_server: str,
     live_user: UserFactory,
     run_gateway: Callable[..., SmscSimulator],
-    router_thread: Callable[[], None],
+    run_router: Callable[[], Router],
 ) -> None:
     desk = live_user(Role.DESK)
     customer = live_user(Role.MARKETER)  # the handset page is a development tool
@@ -153,7 +125,7 @@ def test_a_customer_sms_appears_live_and_the_desk_reply_reaches_the_handset(
     simulator = run_gateway()
     typed = threading.Event()
     inject_typed_replies(app, simulator, typed)  # as `interactive simulator` does
-    router_thread()
+    run_router()
     phone = browser.new_context()
     handset = phone.new_page()
     sign_in(handset, live_server, customer.email)

@@ -4,10 +4,9 @@ inbound stream, the router thread, replies submitted back to the simulator."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-import pytest
 import sqlalchemy as sa
 from flask import Flask
 
@@ -24,33 +23,6 @@ from tests.gateway_harness import wait_until
 from tests.outbound.test_campaign_sending import COUNT, _audience, _start, _states
 
 CUSTOMER = "905321000039"  # the last contact of the campaign audience
-
-
-@pytest.fixture
-def run_router(app: Flask, live_db: None) -> Iterator[Callable[[], Router]]:
-    started: list[tuple[threading.Event, threading.Thread]] = []
-
-    def start() -> Router:
-        router = Router(
-            app.extensions["interactive.sessionmaker"],
-            app.extensions["interactive.redis"],
-            str(app.config["REDIS_PREFIX"]),
-        )
-
-        def run(stop: threading.Event) -> None:
-            with app.app_context():
-                router.run(stop)
-
-        stop = threading.Event()
-        thread = threading.Thread(target=run, args=(stop,))
-        thread.start()
-        started.append((stop, thread))
-        return router
-
-    yield start
-    for stop, thread in started:
-        stop.set()
-        thread.join(timeout=30)
 
 
 def _inbound(app: Flask) -> list[InboundMessage]:

@@ -6,9 +6,8 @@ and the router, show up in the results chart without reloading."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 
@@ -21,33 +20,6 @@ from tests.helpers import shot, sign_in
 
 CUSTOMER = "905321234567"
 WAIT_MS = 20_000
-
-
-@pytest.fixture
-def router_thread(app: Flask, live_db: None) -> Iterator[Callable[[], None]]:
-    """The router process's loop in a thread (stopped at the end of the test)."""
-    started: list[tuple[threading.Event, threading.Thread]] = []
-
-    def start() -> None:
-        router = Router(
-            app.extensions["interactive.sessionmaker"],
-            app.extensions["interactive.redis"],
-            str(app.config["REDIS_PREFIX"]),
-        )
-
-        def run(stop: threading.Event) -> None:
-            with app.app_context():
-                router.run(stop)
-
-        stop = threading.Event()
-        thread = threading.Thread(target=run, args=(stop,))
-        thread.start()
-        started.append((stop, thread))
-
-    yield start
-    for stop, thread in started:
-        stop.set()
-        thread.join(timeout=30)
 
 
 def _build(page: Page) -> None:
@@ -77,13 +49,13 @@ def test_build_preview_go_live_and_watch_the_answers_arrive(
     live_server: str,
     live_user: UserFactory,
     run_gateway: Callable[..., SmscSimulator],
-    router_thread: Callable[[], None],
+    run_router: Callable[[], Router],
 ) -> None:
     marketer = live_user(Role.MARKETER)
     simulator = run_gateway()
     typed = threading.Event()
     inject_typed_replies(app, simulator, typed)  # the handset page's replies become MOs
-    router_thread()
+    run_router()
     phone = browser.new_context()
     handset = phone.new_page()
     sign_in(handset, live_server, marketer.email)

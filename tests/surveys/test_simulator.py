@@ -4,11 +4,9 @@ goes back to the right handset, once."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from flask import Flask
 
@@ -49,33 +47,6 @@ SCRIPTS = {
     HANDSETS[6]: ["9", "4", "evet"],
     HANDSETS[7]: ["3", "RET", "hayir"],
 }
-
-
-@pytest.fixture
-def run_router(app: Flask, live_db: None) -> Iterator[Callable[[], Router]]:
-    started: list[tuple[threading.Event, threading.Thread]] = []
-
-    def start() -> Router:
-        router = Router(
-            app.extensions["interactive.sessionmaker"],
-            app.extensions["interactive.redis"],
-            str(app.config["REDIS_PREFIX"]),
-        )
-
-        def run(stop: threading.Event) -> None:
-            with app.app_context():
-                router.run(stop)
-
-        stop = threading.Event()
-        thread = threading.Thread(target=run, args=(stop,))
-        thread.start()
-        started.append((stop, thread))
-        return router
-
-    yield start
-    for stop, thread in started:
-        stop.set()
-        thread.join(timeout=30)
 
 
 def _text(part: SubmittedMessage) -> str:
