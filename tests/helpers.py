@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,13 @@ if TYPE_CHECKING:
 _TOKEN = re.compile(
     r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"'
 )
+
+
+def noon_after(moment: datetime) -> datetime:
+    """The first 12:00 in Istanbul (09:00 UTC) at or after ``moment``: a time inside the
+    default allowed hours, for tests that must not depend on the hour they run at."""
+    noon = moment.astimezone(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+    return noon if noon >= moment else noon + timedelta(days=1)
 
 
 def csrf_token(html: str) -> str:

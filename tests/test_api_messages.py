@@ -161,14 +161,30 @@ def test_what_cannot_be_sent_is_refused_with_the_reason(
     assert _send(client, token, brand_id="1").status_code == 422
 
 
+def _open_now(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Allowed hours around the present moment (UTC), whatever hour the test runs at."""
+    now = utcnow()
+    window = QuietHours(
+        start=(now - timedelta(hours=1)).time().replace(microsecond=0),
+        end=(now + timedelta(hours=1)).time().replace(microsecond=0),
+    )
+    monkeypatch.setitem(app.config, "QUIET_POLICY", QuietPolicy(default=window))
+
+
 def test_commercial_needs_consent_and_gets_the_opt_out_footer(
-    client: Any, keys: dict[str, str], ctx: Session, brand: Brand
+    client: Any,
+    keys: dict[str, str],
+    ctx: Session,
+    brand: Brand,
+    app: Flask,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    _open_now(app, monkeypatch)
     token = keys["marketer"]
     body = {"traffic": "commercial", "brand_id": brand.id, "text": "Bahar indirimi başladı!"}
     # No contact with this number: nobody has recorded consent.
     assert _refusal(_send(client, token, **body), "not_eligible")["reason"] == "no_consent"
-    contact = _contact(ctx)
+    contact = _contact(ctx, time_zone="UTC")
     assert _refusal(_send(client, token, **body), "not_eligible")["reason"] == "no_consent"
     _consent(ctx, contact, brand, ConsentStatus.ONAY)
     response = _send(client, token, **body)

@@ -16,7 +16,7 @@ that sent it; İYS counts all of them as informational, not commercial).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -41,7 +41,7 @@ from interactive.contacts.models import (
     ContactList,
     SuppressionReason,
 )
-from interactive.keywords import defaults, webhooks
+from interactive.keywords import defaults, matching, webhooks
 from interactive.keywords.models import InboundMessage, KeywordRule, OptInRequest, ShortCode
 from interactive.outbound import rendering
 from interactive.outbound import service as outbound
@@ -70,6 +70,10 @@ class Inbound:
     brand: Brand | None
     language: str  # "tr" or "en": of the contact, else of the number's country
     now: datetime
+    #: The short code's active keyword rules (for a conversation that must tell an
+    #: answer from a keyword that starts something else).
+    patterns: Sequence[matching.Pattern] = ()
+    rules: Mapping[int, KeywordRule] = field(default_factory=dict)
     rule: KeywordRule | None = None
     matched: str = ""  # the keyword (or phrase) that matched
     argument: str = ""  # what followed the keyword ("RET KAMPANYA" → "kampanya")
@@ -105,6 +109,11 @@ class Inbound:
     def reply_values(self) -> dict[str, str]:
         brand = self.brand.name if self.brand is not None else self.short_code.code
         return {"brand": brand, "code": self.short_code.code}
+
+    def keyword_rules(self) -> list[KeywordRule]:
+        """The rules whose keyword the message is, exactly (no typo allowed), best first."""
+        found = matching.find(self.patterns, self.message.text, fuzzy_allowed=False)
+        return [self.rules[int(m.key)] for m in found if int(m.key) in self.rules]  # type: ignore[call-overload]
 
     def ensure_contact(self) -> Contact | None:
         """The sender's contact, created when there is none (None for a number that does

@@ -202,6 +202,8 @@ def route(
                 brand=brands.get(code.brand_id) if code.brand_id is not None else None,
                 language=language_of(contact, phone),
                 now=now,
+                patterns=rules.patterns.get(code.id, ()),
+                rules=rules.by_id,
             )
             sent = replied_to.get(message.id)
             if sent is not None:

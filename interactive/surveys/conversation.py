@@ -25,6 +25,10 @@ class SurveyConversation:
 
     def take(self, inbound: Inbound) -> str | None:
         current = service.open_session(inbound.session, inbound.phone, inbound.short_code.code)
+        if current is not None and _starts_a_survey(inbound):
+            # The keyword of a survey is not an answer: the rule decides (and the new
+            # survey's setting queues, replaces or refuses it).
+            return None
         if current is None:
             current = _from_campaign(inbound)
         if current is None:
@@ -50,6 +54,10 @@ class SurveyConversation:
         return service.end_for_opt_out(
             inbound.session, inbound.phone, inbound.short_code.code, inbound.now
         )
+
+
+def _starts_a_survey(inbound: Inbound) -> bool:
+    return any(rule.handler == "survey" for rule in inbound.keyword_rules())
 
 
 def _from_campaign(inbound: Inbound) -> SurveySession | None:
@@ -86,10 +94,15 @@ def _start_survey(inbound: Inbound, settings: dict[str, Any]) -> str:
     if survey is None or survey.status != SurveyStatus.LIVE:
         return f"survey {survey_id} is not live"
     contact = inbound.ensure_contact()
+    outbox = _outbox(inbound)
+    current = service.open_session(inbound.session, inbound.phone, inbound.short_code.code)
+    if current is not None and current.survey_id == survey.id:
+        service.ask_again(inbound.session, outbox, current, inbound.now)
+        return f"survey {survey_id} already open (session {current.id}): question asked again"
     try:
         started = service.start(
             inbound.session,
-            _outbox(inbound),
+            outbox,
             survey,
             phone=inbound.phone,
             contact=contact,
@@ -100,8 +113,12 @@ def _start_survey(inbound: Inbound, settings: dict[str, Any]) -> str:
         )
     except service.SurveyError as exc:
         return f"survey {survey_id} not started: {exc}"
-    if started is None:
-        return f"survey {survey_id} refused: another survey is open"
+    if started is None or started.state == SessionState.QUEUED:
+        # The open survey goes on: its question again, so the next reply has a context.
+        if current is not None:
+            service.ask_again(inbound.session, outbox, current, inbound.now)
+        if started is None:
+            return f"survey {survey_id} refused: another survey is open"
     return f"survey {survey_id} {started.state.value} (session {started.id})"
 
 

@@ -202,6 +202,19 @@ def start(
     return new
 
 
+def ask_again(session: Session, outbox: Outbox, current: SurveySession, now: datetime) -> bool:
+    """Send the open question once more, at once (the respondent wrote something that is
+    not an answer, such as the keyword of a survey that cannot start while this one is
+    open). The re-prompt count is left as it is."""
+    survey = session.get(Survey, current.survey_id)
+    version = session.get(SurveyVersion, current.version_id)
+    q = question(version, current.question_key) if version is not None else None
+    if survey is None or q is None:
+        return False
+    _ask(session, outbox, survey, current, q["key"], ask_text(q), now, solicited=True, again=True)
+    return True
+
+
 def join_from_campaign(
     session: Session,
     survey: Survey,

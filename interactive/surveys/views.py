@@ -1,16 +1,12 @@
 """The marketer's survey pages: the list, the builder with its chat preview, going live
 and closing, the results (funnel and a chart per question, polled while it runs), the
-respondents with their transcripts, and the CSV export. The logic is in ``editing`` and
-``results``; this module reads forms, calls them and commits once per request.
-
-Exports are CSV only: the project has no XLSX writer (a CSV with a BOM opens in Excel)."""
+respondents with their transcripts, and the CSV and XLSX exports. The logic is in
+``editing``, ``results`` and ``export``; this module reads forms, calls them and commits
+once per request."""
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +21,7 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
+    send_file,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -38,11 +34,11 @@ from interactive.db import db
 from interactive.outbound import labels
 from interactive.outbound.models import Campaign
 from interactive.surveys import editing, figures, results
+from interactive.surveys import export as export_file
 from interactive.surveys.models import SessionState, Survey, SurveySession, SurveyStatus
 from interactive.surveys.service import SurveyError
 from interactive.surveys.survey_form import short_codes, survey_form, to_input
 from interactive.web.auth import require
-from interactive.web.csv_safe import neutralise
 from interactive.web.models import Permission
 
 log = logging.getLogger(__name__)
@@ -341,72 +337,25 @@ def transcript(survey_id: int, session_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.route("/<int:survey_id>/respondents.csv")
+@bp.route("/<int:survey_id>/respondents.<any(csv, xlsx):kind>")
 @require(Permission.SURVEYS)
-def export(survey_id: int) -> ResponseReturnValue:
+def export(survey_id: int, kind: str) -> ResponseReturnValue:
+    """The respondents as CSV or XLSX, with the results page's filters."""
     survey = _get(survey_id)
-    questions = results.questions_of(db.session(), survey)
-    filters = _filters()
-    log.info("survey respondents exported survey_id=%s by=%s", survey.id, current_user.id)
-    return Response(
-        stream_with_context(_csv(survey, questions, filters)),
-        mimetype="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="survey-{survey.id}-respondents.csv"'
-        },
+    rows = export_file.table(db.session(), survey, _filters(), SESSION_STATES)
+    log.info(
+        "survey respondents exported survey_id=%s kind=%s by=%s", survey.id, kind, current_user.id
     )
-
-
-def _csv(
-    survey: Survey, questions: list[dict[str, Any]], filters: results.Filters
-) -> Iterator[str]:
-    """The respondents as CSV. One piece: ``respondents`` reads with a server-side cursor,
-    which a streamed response must not hold across yields."""
-    keys = [q["key"] for q in questions]
-    options = {
-        q["key"]: q.get("options") or [] for q in questions if q.get("type") in editing.CHOICE_TYPES
-    }
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write("\ufeff")  # Excel opens UTF-8 only with a BOM
-    writer.writerow(
-        [
-            _("Session"),
-            _("Phone"),
-            _("Contact"),
-            _("Campaign"),
-            _("State"),
-            _("Started (UTC)"),
-            _("Ended (UTC)"),
-            *keys,
-        ]
-    )
-    for row in results.respondents(db.session(), survey, filters):
-        writer.writerow(
-            [
-                row["session"],
-                neutralise(row["phone"] or ""),
-                row["contact_id"] or "",
-                row["campaign_id"] or "",
-                str(SESSION_STATES.get(SessionState(row["state"]), row["state"])),
-                row["started_at"].isoformat() if row["started_at"] else "",
-                row["ended_at"].isoformat() if row["ended_at"] else "",
-                *[cell(row.get(key), options.get(key)) for key in keys],
-            ]
+    name = f"survey-{survey.id}-respondents.{kind}"
+    if kind == "xlsx":
+        return send_file(
+            export_file.as_xlsx(rows, survey.name),
+            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            as_attachment=True,
+            download_name=name,
         )
-    yield buffer.getvalue()
-
-
-def cell(value: Any, options: list[Any] | None = None) -> str:
-    """An answer as a spreadsheet cell: yes/no, the label of a chosen option, several
-    choices joined, text neutralised."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return _("yes") if value else _("no")
-    if isinstance(value, list):
-        return "; ".join(cell(v, options) for v in value)
-    if options and isinstance(value, int) and 1 <= value <= len(options):
-        option = options[value - 1]
-        return neutralise(str(option.get("label", "") if isinstance(option, dict) else option))
-    return neutralise(str(value))
+    return Response(
+        export_file.as_csv(rows),
+        mimetype="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

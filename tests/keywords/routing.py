@@ -41,10 +41,15 @@ def store_mo(
     return message
 
 
-def route_text(session: Session, text: str, **options: object) -> Routed:
-    """Store one MO and route it; returns what the router decided."""
+def route_text(
+    session: Session, text: str, *, now: datetime | None = None, **options: object
+) -> Routed:
+    """Store one MO (received ``now`` unless ``received_at`` says otherwise) and route it
+    at ``now``; returns what the router decided."""
+    options.setdefault("received_at", now)
     message = store_mo(session, text, **options)  # type: ignore[arg-type]
     client: redis.Redis = current_app.extensions["interactive.redis"]
-    routed = route(session, client, str(current_app.config["REDIS_PREFIX"]), [message.id])
+    prefix = str(current_app.config["REDIS_PREFIX"])
+    routed = route(session, client, prefix, [message.id], now=now)
     assert len(routed) == 1
     return routed[0]

@@ -41,7 +41,7 @@ from interactive.outbound.models import (
 from interactive.outbound.service import outbound_stream
 from interactive.web.models import Role
 from tests.conftest import UserFactory
-from tests.helpers import csrf_token, login, shot, sign_in
+from tests.helpers import csrf_token, login, noon_after, shot, sign_in
 
 # Monday 2026-11-23 12:00 in Istanbul: inside the default quiet-hour rules.
 NOON = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -425,7 +425,7 @@ def test_schedule_pause_resume_cancel_through_the_pages(
     lifecycle(client, campaign_id, "schedule")
 
     # Pausing needs a campaign that is sending: the scheduler starts it.
-    run_campaign(ctx, app, redis_client, only_campaign(ctx).next_run_at or NOON)
+    run_campaign(ctx, app, redis_client, noon_after(only_campaign(ctx).next_run_at or NOON))
     progress = client.get(f"/campaigns/{campaign_id}/progress.json").get_json()
     assert progress["chunks"] == 1 and progress["done"] == 1 and progress["percent"] == 100
     assert only_campaign(ctx).state == CampaignState.SENDING

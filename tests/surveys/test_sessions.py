@@ -196,17 +196,70 @@ def test_a_second_survey_waits_in_the_queue(ctx: Session) -> None:
         ),
     )
     editing.go_live(ctx, second)
-    route_text(ctx, "ANKET")
+    noon = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # 12:00 in Istanbul: not quiet hours
+    route_text(ctx, "ANKET", now=noon)
     # Started from the API while the first is open: it waits its turn.
     queued = service.start(
-        ctx, _outbox(), second, phone=PHONE, contact=None, trigger="api", solicited=True
+        ctx, _outbox(), second, phone=PHONE, contact=None, trigger="api", solicited=True, now=noon
     )
     assert queued is not None and queued.state == SessionState.QUEUED
     for text in ("3", "evet"):
-        route_text(ctx, text)
+        route_text(ctx, text, now=noon)
     assert _session(ctx).survey_id == second.id and _session(ctx).state == SessionState.OPEN
     assert _texts(ctx)[-1].startswith("Memnun musunuz?")
     assert first.id != second.id
+
+
+def _second(ctx: Session, when_open: WhenOpen) -> Survey:
+    survey = editing.save(
+        ctx,
+        editing.SurveyInput(
+            name="İkinci",
+            short_code="4664",
+            questions=[{"key": "ok", "type": "free_text", "text": "Ne düşünüyorsunuz?"}],
+            keyword="IKINCI",
+            settings={"when_open": when_open},
+        ),
+    )
+    editing.go_live(ctx, survey)
+    return survey
+
+
+@pytest.mark.parametrize(
+    ("when_open", "state_of_first", "last_text"),
+    [
+        (WhenOpen.QUEUE, SessionState.OPEN, "Hizmetimizi 1-5"),
+        (WhenOpen.REFUSE, SessionState.OPEN, "Hizmetimizi 1-5"),
+        (WhenOpen.REPLACE, SessionState.ENDED, "Ne düşünüyorsunuz?"),
+    ],
+)
+def test_another_surveys_keyword_is_not_an_answer(
+    ctx: Session, when_open: WhenOpen, state_of_first: SessionState, last_text: str
+) -> None:
+    first = _survey(ctx)
+    second = _second(ctx, when_open)
+    route_text(ctx, "ANKET")
+    routed = route_text(ctx, " ikinci ")
+    assert routed.decision == Decision.RULE and f"survey {second.id}" in routed.reason
+    states = dict(
+        ctx.execute(sa.select(SurveySession.survey_id, SurveySession.state)).tuples().all()
+    )
+    assert states[first.id] == state_of_first
+    assert (second.id in states) == (when_open != WhenOpen.REFUSE)
+    assert _texts(ctx)[-1].startswith(last_text)
+    assert "score" not in _answers(ctx)
+
+
+def test_the_open_surveys_own_keyword_asks_its_question_again(ctx: Session) -> None:
+    _survey(ctx)
+    route_text(ctx, "ANKET")
+    route_text(ctx, "4")
+    routed = route_text(ctx, "anket")
+    assert routed.decision == Decision.RULE and "asked again" in routed.reason
+    assert _texts(ctx)[-1].startswith("Bizi tekrar tercih")
+    assert ctx.scalar(sa.select(sa.func.count()).select_from(SurveySession)) == 1
+    route_text(ctx, "evet")
+    assert _session(ctx).state == SessionState.COMPLETED
 
 
 def test_editing_a_live_survey_makes_a_new_version_and_keeps_types(ctx: Session) -> None:

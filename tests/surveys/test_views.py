@@ -1,15 +1,18 @@
 """The survey pages through the test client: who may open them, the builder (save,
 errors, going live, the chat preview), results, respondents, transcripts and the CSV
-export."""
+and XLSX exports."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import zipfile
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from python_calamine import CalamineWorkbook
 from sqlalchemy.orm import Session
 
 from interactive.keywords.models import KeywordRule
@@ -206,3 +209,23 @@ def test_respondents_transcript_and_a_formula_safe_export(
     assert rows[0][-3:] == ["pizza", "score", "why"]
     assert rows[1][1] == "+905321111111" and rows[1][4] == "Completed"
     assert rows[1][-3:] == ["Sucuklu", "9", '\'=HYPERLINK("http://x")']
+
+
+def test_xlsx_export_has_typed_cells_and_no_formulas(
+    client: Any, make_user: UserFactory, ctx: Session
+) -> None:
+    survey = _live_survey(ctx)
+    _answer(ctx, "905321111111", "pizza", "sucuklu", "9", '=HYPERLINK("http://x")')
+    _marketer(client, make_user)
+    export = client.get(f"/surveys/{survey.id}/respondents.xlsx?since=2000-01-01")
+    assert export.status_code == 200
+    assert export.headers["Content-Disposition"].endswith(f"survey-{survey.id}-respondents.xlsx")
+    data = export.get_data()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        sheet = archive.read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in sheet  # no cell is a formula
+    rows = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0).to_python()
+    assert rows[0][-3:] == ["pizza", "score", "why"]
+    assert rows[1][1] == "+905321111111" and rows[1][4] == "Completed"
+    assert rows[1][-3:] == ["Sucuklu", 9, '=HYPERLINK("http://x")']
+    assert isinstance(rows[1][5], datetime)
