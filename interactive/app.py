@@ -62,7 +62,9 @@ def create_app(
     auth.init_app(app)
     _register_blueprints(app)
     # Conversations and rule handlers that plug into the router (surveys, bookings).
-    import interactive.surveys.conversation  # noqa: F401
+    # Registration order is the order they are asked: an open survey first.
+    import interactive.surveys.conversation  # noqa: I001
+    import interactive.bookings.dialogue  # noqa: F401
 
     return app
 
@@ -130,6 +132,7 @@ def _configure_requests(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from interactive.api.views import bp as api_bp
+    from interactive.bookings.views import bp as bookings_bp
     from interactive.contacts.consent_views import bp as consent_bp
     from interactive.contacts.import_views import bp as imports_bp
     from interactive.contacts.views import bp as contacts_bp
@@ -154,6 +157,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(inbox_bp, url_prefix="/inbox")
     app.register_blueprint(keywords_bp, url_prefix="/keywords")
     app.register_blueprint(surveys_bp, url_prefix="/surveys")
+    app.register_blueprint(bookings_bp, url_prefix="/bookings")
     # Last, at the root: ``/<code>`` only matches what a code looks like, and the app's
     # own paths (static rules) take precedence over it in any case.
     app.register_blueprint(shortlinks_bp)

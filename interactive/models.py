@@ -12,6 +12,7 @@ FEATURE_MODELS = (
     "interactive.shortlinks.models",
     "interactive.analytics.models",
     "interactive.surveys.models",
+    "interactive.bookings.models",
 )
 
 

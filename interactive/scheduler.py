@@ -33,6 +33,7 @@ FEATURE_JOB_MODULES = (
     "interactive.outbound.webhook_jobs",
     "interactive.keywords.jobs",
     "interactive.surveys.jobs",
+    "interactive.bookings.jobs",
 )
 
 LOCK_TTL_MS = 15_000

@@ -799,12 +799,17 @@ def erase_number(
 
 def _erase_replies(session: Session, e164: str, inbound_ids: list[int]) -> None:
     """What the router and its handlers kept of the number's replies: inbox threads,
-    waiting opt-ins, webhook bodies carrying the texts, the number on conversions."""
+    bookings, waiting opt-ins, webhook bodies carrying the texts, the number on
+    conversions."""
     from interactive.analytics.models import Conversion
+    from interactive.bookings.models import Booking, BookingDialogue
     from interactive.keywords.models import OptInRequest, Thread, WebhookDelivery
     from interactive.surveys.models import SurveySession
 
     session.execute(sa.delete(Thread).where(Thread.phone == e164))
+    # Bookings go with their dialogues and audit trail (names, notes, the person's words).
+    session.execute(sa.delete(BookingDialogue).where(BookingDialogue.phone == e164))
+    session.execute(sa.delete(Booking).where(Booking.phone == e164))
     # Survey sessions go with their answers (the raw replies are the person's words).
     session.execute(sa.delete(SurveySession).where(SurveySession.phone == e164))
     session.execute(sa.delete(OptInRequest).where(OptInRequest.phone == e164))

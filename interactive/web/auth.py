@@ -67,6 +67,7 @@ SECTIONS: list[tuple[str, object, Permission, Callable[[], bool] | None]] = [
     ("campaigns.index", _l("Campaigns"), Permission.CAMPAIGNS, None),
     ("surveys.index", _l("Surveys"), Permission.SURVEYS, None),
     ("inbox.index", _l("Inbox"), Permission.INBOX, None),
+    ("bookings.index", _l("Bookings"), Permission.BOOKINGS, None),
     ("keywords.index", _l("Keywords"), Permission.CAMPAIGNS, None),
     ("contacts.index", _l("Contacts"), Permission.AUDIENCES, None),
     ("imports.index", _l("Imports"), Permission.AUDIENCES, None),

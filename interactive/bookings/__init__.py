@@ -1,0 +1,1 @@
+"""Table bookings requested by SMS."""
