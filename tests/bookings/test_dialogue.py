@@ -66,6 +66,20 @@ def test_an_unsure_value_is_read_back_before_booking(ctx: Session, venue: Venue)
     assert _local(bookings(ctx)[0].starts_at, venue) == "2026-12-11 20:00"
 
 
+def test_an_ambiguous_date_is_read_back_and_a_correction_replaces_it(
+    ctx: Session, venue: Venue
+) -> None:
+    # "12.12" alone could be a time (12:12): taken as a date, read back for a YES.
+    assert "asked for the time" in _say(ctx, "REZ 12.12 2 kişi")
+    assert "read back" in _say(ctx, "20:00")
+    assert "12 Aralık Cumartesi 20:00" in texts_to(ctx)[-1]
+    # Not a yes: the new day is taken and read back again.
+    assert "read back" in _say(ctx, "hayır 13.12")
+    assert "13 Aralık Pazar 20:00" in texts_to(ctx)[-1]
+    assert "confirmed" in _say(ctx, "evet")
+    assert _local(bookings(ctx)[0].starts_at, venue) == "2026-12-13 20:00"
+
+
 def test_no_to_the_read_back_gives_the_request_up(ctx: Session, venue: Venue) -> None:
     _say(ctx, "REZ cuma 8 2 kişi")
     assert "gave up" in _say(ctx, "hayır")
