@@ -366,8 +366,8 @@ def _about_a_booking(inbound: Inbound, *, keyword: bool, venue: Venue | None = N
         inbound.session, inbound.phone, [v.id for v in venues], inbound.now
     )
     if booking is None:
-        if not keyword and not parsed.cancel:
-            return None
+        if not keyword:
+            return None  # "iptal kampanya" from someone without a booking: not ours
         _say(inbound, venues[0], "no_booking")
         return "no booking to cancel or change"
     venue = inbound.session.get(Venue, booking.venue_id)

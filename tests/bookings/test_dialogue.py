@@ -191,3 +191,12 @@ def test_erasing_the_number_removes_its_bookings_and_dialogues(ctx: Session, ven
     assert ctx.scalar(sa.select(sa.func.count()).select_from(BookingEvent)) == 0
     phones = ctx.scalars(sa.select(BookingDialogue.phone)).all()
     assert phones == ["+905320000002"]
+
+
+def test_words_of_a_change_from_a_number_without_a_booking_go_to_the_inbox(
+    ctx: Session, venue: Venue
+) -> None:
+    for text in ("iptal kampanya", "saati 21 yap"):
+        routed = route_text(ctx, text, now=NOW, source="905550001122")
+        assert routed.decision == Decision.INBOX
+    assert texts_to(ctx, "+905550001122") == []
