@@ -16,6 +16,7 @@ import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
 from interactive.bookings import notices, parsing, service
@@ -67,10 +68,7 @@ class BookingConversation:
 
 def _starts_something_else(inbound: Inbound) -> bool:
     """Another feature's keyword (a survey's ANKET) is not an answer; REZ itself is."""
-    return any(
-        rule.handler not in ("booking",) and rule.handler != "auto_reply"
-        for rule in inbound.keyword_rules()
-    )
+    return any(r.handler not in ("booking", "auto_reply") for r in inbound.keyword_rules())
 
 
 @handlers.register("booking", _l("Take a booking"), ("venue_id",))
@@ -215,8 +213,6 @@ def _refused(
         dialogue.asking = "pick"
         _say(inbound, venue, "full", when=when, times=spare)
         return f"{when} full: offered {spare}"
-    from flask_babel import force_locale
-
     with force_locale(inbound.language):
         reason = notices.refusal_text(outcome.refusal, venue)
     if outcome.alternatives:

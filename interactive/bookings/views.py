@@ -28,6 +28,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -35,6 +36,7 @@ from flask_wtf import FlaskForm
 
 from interactive.bookings import desk, service
 from interactive.bookings.models import Booking, BookingState, Venue
+from interactive.bookings.notices import refusal_text
 from interactive.bookings.service import Actor, BookingError, Wish
 from interactive.bookings.venue_form import VenueForm, reply_kinds, save_venue
 from interactive.contacts import phones
@@ -332,7 +334,7 @@ def edit(booking_id: int) -> ResponseReturnValue:
     except BookingError as exc:
         return _refused(booking, exc)
     if outcome.refusal is not None:
-        return _refused(booking, ValueError(_refusal(outcome)))
+        return _refused(booking, ValueError(_refusal(outcome, venue)))
     return _decided(booking, _("Saved."))
 
 
@@ -365,7 +367,7 @@ def create(venue_id: int) -> ResponseReturnValue:
     )
     if outcome.booking is None:
         db.session().rollback()
-        flash(_("Not booked: %(error)s", error=_refusal(outcome)), "error")
+        flash(_("Not booked: %(error)s", error=_refusal(outcome, venue)), "error")
         return redirect(back)
     if outcome.booking.state == BookingState.PENDING:
         service.confirm(db.session(), outcome.booking, actor=_actor())
@@ -374,17 +376,13 @@ def create(venue_id: int) -> ResponseReturnValue:
     return redirect(back)
 
 
-def _refusal(outcome: service.Outcome) -> str:
-    from interactive.bookings.notices import refusal_text
-
-    venue = db.session().get(Venue, outcome.booking.venue_id) if outcome.booking else None
-    reason = refusal_text(outcome.refusal, venue) if outcome.refusal and venue else ""
+def _refusal(outcome: service.Outcome, venue: Venue) -> str:
+    """Why a time could not be booked, with the free times if there are."""
+    reason = refusal_text(outcome.refusal, venue) if outcome.refusal else ""
     if outcome.alternatives:
-        from flask_babel import format_datetime
-
         free = ", ".join(format_datetime(a, "short") for a in outcome.alternatives)
         return _("%(reason)s Free: %(times)s", reason=reason, times=free)
-    return reason or (outcome.refusal.value if outcome.refusal else "")
+    return reason
 
 
 # --- venues ------------------------------------------------------------------------------------

@@ -180,4 +180,4 @@ def test_the_desk_takes_a_booking_itself(
     page = client.post(
         f"/bookings/{venue.id}/new", data={**form, "party": "9"}, follow_redirects=True
     ).get_data(as_text=True)
-    assert "Not booked" in page
+    assert "Not booked: We take parties of up to 8 people." in page
