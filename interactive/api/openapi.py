@@ -58,7 +58,14 @@ def _errors(*codes: str) -> dict[str, Any]:
 
 def _schemas() -> dict[str, Any]:
     components: dict[str, Any] = {}
-    for model in (*MODELS, *CAMPAIGN_MODELS, *KEYWORD_MODELS, *INBOX_MODELS, *SURVEY_MODELS):
+    for model in (
+        *MODELS,
+        *CAMPAIGN_MODELS,
+        *KEYWORD_MODELS,
+        *INBOX_MODELS,
+        *SURVEY_MODELS,
+        *BOOKING_MODELS,
+    ):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(schema.pop("$defs", {}))
         components[model.__name__] = schema
@@ -1082,6 +1089,7 @@ def openapi_document() -> dict[str, Any]:
             **_keyword_paths(request_body),
             **_inbox_paths(request_body),
             **_survey_paths(request_body),
+            **_booking_paths(request_body),
         },
     }
 
@@ -1265,6 +1273,189 @@ def _survey_paths(request_body: Any) -> dict[str, Any]:
                 "responses": {
                     "200": _json(schemas.RespondentPage, "A page of respondents."),
                     **_errors(*AUTH_ERRORS, "404", "422"),
+                },
+            },
+        },
+    }
+
+
+# --- Bookings (interactive/api/bookings.py) ----------------------------------------------------
+
+BOOKING_MODELS: tuple[type[BaseModel], ...] = (
+    schemas.VenueOut,
+    schemas.VenuePage,
+    schemas.AvailabilityOut,
+    schemas.BookingIn,
+    schemas.BookingPatch,
+    schemas.BookingDetail,
+    schemas.BookingPage,
+)
+VENUE_ID = _id_param("venue_id")
+BOOKING_ID = _id_param("booking_id")
+NOT_AVAILABLE = (
+    "`not_available`: the time does not fit the venue; `details[0].reason` says why (past, "
+    "too_soon, too_far, closed, outside_hours, too_many, full) and "
+    "`details[0].alternatives` lists the nearest free times (UTC, the same day first)"
+)
+NOT_ALLOWED = "`not_allowed`: the booking's state does not allow the change (`message` says why)"
+BOOKING_REFUSED = (
+    f"Not booked: {NOT_AVAILABLE}; `invalid_number` (`phone`); `unknown_venue` (`venue_id`)."
+)
+CHANGE_REFUSED = f"Nothing changed: {NOT_AVAILABLE}; {NOT_ALLOWED}."
+NOT_AVAILABLE_EXAMPLE = {
+    "error": {
+        "code": "not_available",
+        "message": "That time is full.",
+        "details": [
+            {
+                "field": "starts_at",
+                "message": "That time is full.",
+                "reason": "full",
+                "alternatives": ["2026-12-12T16:30:00Z", "2026-12-12T17:30:00Z"],
+            }
+        ],
+    }
+}
+BOOKING_EXAMPLE = {
+    "venue_id": 1,
+    "phone": "+905321234567",
+    "name": "Ayşe Yılmaz",
+    "party": 4,
+    "starts_at": "2026-12-12T20:00:00+03:00",
+    "note": "Cam kenarı",
+}
+
+
+def _moment_query(name: str, description: str) -> dict[str, Any]:
+    schema = {"type": "string", "format": "date-time"}
+    return {"name": name, "in": "query", "description": description, "schema": schema}
+
+
+def _booking_change(description: str) -> dict[str, Any]:
+    return {
+        "200": _json(schemas.BookingDetail, "The booking with its events."),
+        **_errors(*AUTH_ERRORS, "400", "404", "415", "422"),
+        "409": _json(schemas.ErrorResponse, description),
+    }
+
+
+def _booking_paths(request_body: Any) -> dict[str, Any]:
+    refused = _json(schemas.ErrorResponse, BOOKING_REFUSED)
+    refused["content"]["application/json"]["example"] = NOT_AVAILABLE_EXAMPLE
+    return {
+        "/venues": {
+            "get": {
+                "operationId": "listVenues",
+                "summary": "Venues taking bookings, by id, a page at a time.",
+                "parameters": [_query_int("limit", 1, 200, 50), _query_int("after", 0, MAX_ID)],
+                "responses": {
+                    "200": _json(schemas.VenuePage, "A page of venues."),
+                    **_errors(*AUTH_ERRORS, "422"),
+                },
+            }
+        },
+        "/venues/{venue_id}": {
+            "parameters": [VENUE_ID],
+            "get": {
+                "operationId": "getVenue",
+                "summary": "One venue with its hours and booking rules.",
+                "responses": {
+                    "200": _json(schemas.VenueOut, "The venue."),
+                    **_errors(*AUTH_ERRORS, "404"),
+                },
+            },
+        },
+        "/venues/{venue_id}/availability": {
+            "parameters": [VENUE_ID],
+            "get": {
+                "operationId": "getVenueAvailability",
+                "summary": "The venue's slots on one of its days: covers held, capacity, and "
+                "whether a party of `party` people could book each one now (else why not).",
+                "parameters": [
+                    {
+                        "name": "date",
+                        "in": "query",
+                        "required": True,
+                        "description": "The venue's local day.",
+                        "schema": {"type": "string", "format": "date"},
+                    },
+                    {**_query_int("party", 1, schemas.MAX_PARTY), "required": True},
+                ],
+                "responses": {
+                    "200": _json(schemas.AvailabilityOut, "The day's slots."),
+                    **_errors(*AUTH_ERRORS, "404", "422"),
+                },
+            },
+        },
+        "/bookings": {
+            "get": {
+                "operationId": "listBookings",
+                "summary": "Bookings by id, a page at a time, optionally of one venue, state, "
+                "number or time span.",
+                "parameters": [
+                    {**_query_int("venue_id", 1, MAX_ID), "description": "Of this venue."},
+                    _query_enum("state", _enum_values("BookingState"), "Only this state."),
+                    _moment_query("since", "Booked for this time or later."),
+                    _moment_query("until", "Booked for before this time."),
+                    {
+                        "name": "phone",
+                        "in": "query",
+                        "description": "The customer's number in any usual notation (text "
+                        "that is not a valid number matches nothing).",
+                        "schema": {"type": "string", "maxLength": 64},
+                    },
+                    _query_int("limit", 1, 200, 50),
+                    _query_int("after", 0, MAX_ID),
+                ],
+                "responses": {
+                    "200": _json(schemas.BookingPage, "A page of bookings."),
+                    **_errors(*AUTH_ERRORS, "422"),
+                },
+            },
+            "post": {
+                "operationId": "createBooking",
+                "summary": "Book for a customer: confirmed at once when the venue confirms "
+                "by itself, else pending for the desk. The customer gets the SMS that says "
+                "which (unless `notify` is false); the venue's webhook gets `booking.requested` "
+                "(and `booking.confirmed`).",
+                "requestBody": _with_example(request_body(schemas.BookingIn), BOOKING_EXAMPLE),
+                "responses": {
+                    "201": _json(schemas.BookingDetail, "The booking with its events."),
+                    **_errors(*AUTH_ERRORS, "400", "415", "422"),
+                    "409": refused,
+                },
+            },
+        },
+        "/bookings/{booking_id}": {
+            "parameters": [BOOKING_ID],
+            "get": {
+                "operationId": "getBooking",
+                "summary": "One booking with its events (who did what, when).",
+                "responses": {
+                    "200": _json(schemas.BookingDetail, "The booking with its events."),
+                    **_errors(*AUTH_ERRORS, "404"),
+                },
+            },
+            "patch": {
+                "operationId": "updateBooking",
+                "summary": "Change the time, party, name or note (it must fit as a new "
+                "request would; the customer of a confirmed booking is told of a new time "
+                "or size), and/or move it: confirm or decline a pending request, cancel, "
+                "mark a no-show. All or nothing.",
+                "requestBody": _with_example(
+                    request_body(schemas.BookingPatch),
+                    {"state": "declined", "reason": "Bu akşam özel bir davetimiz var."},
+                ),
+                "responses": _booking_change(CHANGE_REFUSED),
+            },
+            "delete": {
+                "operationId": "cancelBooking",
+                "summary": "Cancel a pending or confirmed booking (the customer is told); it "
+                "is kept, cancelled.",
+                "responses": {
+                    "200": _json(schemas.BookingDetail, "The cancelled booking."),
+                    **_errors(*AUTH_ERRORS, "404"),
+                    **_conflict(f"Not cancelled: {NOT_ALLOWED}."),
                 },
             },
         },

@@ -1315,3 +1315,176 @@ class RespondentOut(BaseModel):
 class RespondentPage(BaseModel):
     items: list[RespondentOut]
     next_cursor: int | None
+
+
+# --- Bookings: venues, bookings and a day's availability (interactive/api/bookings.py) -----
+
+from interactive.bookings.models import BookingState  # noqa: E402
+from interactive.bookings.service import Refusal  # noqa: E402
+
+BookingLanguage = Literal["tr", "en"]
+BookingTransition = Literal["confirmed", "declined", "cancelled", "no_show"]
+MAX_PARTY = 1000  # the documented bound; each venue's own max_party refuses larger ones
+Party = Annotated[int, Field(ge=1, le=MAX_PARTY), BeforeValidator(_json_int)]
+BookingName = Annotated[str, Field(max_length=120, pattern=NO_NUL)]
+BookingNote = Annotated[FreeText, Field(max_length=500)]
+DeclineReason = Annotated[str, Field(max_length=300, pattern=NO_NUL)]
+
+
+class VenueOut(BaseModel):
+    id: int
+    name: str
+    short_code: str
+    brand_id: int | None
+    time_zone: str
+    hours: dict[str, list[list[str]]] = Field(
+        description='Opening windows by weekday (Monday "0" … Sunday "6"), local '
+        '`[["12:00", "23:00"], …]`; a window that ends at or before it starts runs past '
+        "midnight."
+    )
+    closed_dates: list[str] = Field(description="ISO dates without bookings.")
+    slot_minutes: int
+    capacity: int = Field(description="Covers per slot.")
+    max_party: int
+    lead_minutes: int = Field(description="Bookings at least this far ahead.")
+    ahead_days: int = Field(description="Bookings at most this far ahead.")
+    auto_confirm: bool = Field(description="false: requests wait (pending) for the desk.")
+    reminder_hours: int = Field(description="The customer's reminder before the time (0: none).")
+    webhook_id: int | None = Field(description="Gets a signed POST on every booking change.")
+    created_at: datetime
+
+
+class VenuePage(BaseModel):
+    items: list[VenueOut]
+    next_cursor: int | None = Field(
+        description="Pass as `after` to get the next page; null on the last page."
+    )
+
+
+class BookingOut(BaseModel):
+    """A booking; the same object as the `booking` of the venue's webhook body."""
+
+    id: int
+    venue_id: int
+    phone: str = Field(description="E.164.")
+    contact_id: int | None
+    name: str
+    party: int
+    starts_at: datetime = Field(description="UTC.")
+    local_time: datetime = Field(description="The same moment in the venue's time zone.")
+    state: BookingState
+    note: str
+    source: str = Field(description="sms, desk or api.")
+    source_text: str = Field(description="The customer's own words (SMS bookings).")
+    reason: str = Field(description="Why it was declined.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class BookingEventOut(BaseModel):
+    id: int
+    at: datetime
+    kind: str = Field(description="requested, confirmed, changed, declined, cancelled…")
+    actor: str = Field(description="customer, desk, api or system.")
+    user_id: int | None
+    detail: str
+
+
+class BookingDetail(BookingOut):
+    events: list[BookingEventOut] = Field(description="Who did what, oldest first.")
+
+
+class BookingPage(BaseModel):
+    items: list[BookingOut]
+    next_cursor: int | None = Field(
+        description="Pass as `after` to get the next page; null on the last page."
+    )
+
+
+class BookingIn(BaseModel):
+    """A booking made for a customer; it must fit the venue's hours, rules and room."""
+
+    model_config = STRICT
+
+    venue_id: RowId
+    phone: Text = Field(
+        min_length=1,
+        max_length=64,
+        pattern=NO_NUL,
+        description="The customer's number in any usual notation; without a country code "
+        "it is of the DEFAULT_REGION setting.",
+    )
+    party: Party
+    starts_at: OffsetDateTime = Field(
+        description="ISO 8601 with an offset (a time without one is refused); answered in UTC."
+    )
+    name: BookingName = ""
+    note: BookingNote = ""
+    language: BookingLanguage | None = Field(
+        default=None,
+        description="Of the customer's SMS; default: the contact's language, else Turkish.",
+    )
+    notify: bool = Field(
+        default=True,
+        description="Send the customer the SMS that it is confirmed, or that the desk will "
+        "confirm it.",
+    )
+
+
+def _patch_schema(schema: dict[str, Any]) -> None:
+    _drop_defaults(schema)
+    schema["if"] = {"required": ["reason"]}
+    schema["then"] = {"required": ["state"], "properties": {"state": {"const": "declined"}}}
+
+
+class BookingPatch(BaseModel):
+    """Only the fields given change: the time, party, name and note must fit as a new
+    request would (the booking's own covers do not count against it); `state` moves it
+    on."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_patch_schema)
+
+    # Typed without None: a field may be left out, but not given as null.
+    starts_at: OffsetDateTime = None  # type: ignore[assignment]
+    party: Party = None  # type: ignore[assignment]
+    name: BookingName = Field(  # type: ignore[assignment]
+        default=None, description="Empty keeps the current name."
+    )
+    note: BookingNote = Field(  # type: ignore[assignment]
+        default=None, description="Empty keeps the current note."
+    )
+    state: BookingTransition = Field(
+        default=None,  # type: ignore[arg-type]
+        description="confirmed or declined: a pending request; cancelled: a pending or "
+        "confirmed booking; no_show: a confirmed booking once its time has come.",
+    )
+    reason: DeclineReason = Field(  # type: ignore[assignment]
+        default=None, description="Only with `declined`: told to the customer."
+    )
+    notify: bool = Field(  # type: ignore[assignment]
+        default=None,
+        description="false: the customer gets no SMS about this change (default true).",
+    )
+
+    @model_validator(mode="after")
+    def _reason_needs_a_decline(self) -> BookingPatch:
+        if "reason" in self.model_fields_set and self.state != "declined":
+            raise ValueError("reason goes with state declined")
+        return self
+
+
+class SlotOut(BaseModel):
+    starts_at: datetime = Field(description="UTC.")
+    local_time: datetime = Field(description="In the venue's time zone.")
+    covers: int = Field(description="Covers held by pending and confirmed bookings.")
+    capacity: int
+    fits: bool = Field(description="A booking of `party` people can be made now.")
+    refusal: Refusal | None = Field(description="Why it cannot (null when it fits).")
+
+
+class AvailabilityOut(BaseModel):
+    venue_id: int
+    date: str = Field(description="The venue's day (ISO date).")
+    time_zone: str
+    party: int
+    slots: list[SlotOut] = Field(description="The day's slots in order; none on a closed day.")

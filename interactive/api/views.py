@@ -237,6 +237,7 @@ def update_user(user_id: int) -> Response:
 
 
 # Routes of other features on this blueprint (imported last: they use the helpers above).
+from interactive.api import bookings as _bookings  # noqa: E402, F401
 from interactive.api import campaigns as _campaigns  # noqa: E402, F401
 from interactive.api import contacts as _contacts  # noqa: E402, F401
 from interactive.api import inbox as _inbox  # noqa: E402, F401

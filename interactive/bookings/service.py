@@ -210,7 +210,10 @@ def alternatives(
     first = wish.starts_at.astimezone(tz).date()
     found: list[datetime] = []
     for offset in range(ALTERNATIVE_DAYS + 1):
-        day = first + timedelta(days=offset)
+        try:
+            day = first + timedelta(days=offset)
+        except OverflowError:  # the end of the calendar
+            break
         day_slots = slots(venue, day)
         if not day_slots:
             continue
