@@ -24,7 +24,7 @@ from flask_babel import force_locale
 from sqlalchemy.orm import Session
 
 from interactive.api import schemas
-from interactive.api.errors import ApiError
+from interactive.api.errors import ApiError, datetime_arg
 from interactive.api.views import (
     MAX_ID,
     QUERY_PARAMETERS,
@@ -176,21 +176,6 @@ def _required(name: str) -> str:
     return raw
 
 
-def _datetime_arg(name: str) -> datetime | None:
-    raw = request.args.get(name)
-    if raw is None:
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise _refuse_arg(
-            name,
-            f"'{name}' must be a date and time (ISO 8601, e.g. 2026-04-01T00:00:00Z).",
-            "not a date and time",
-        ) from None
-
-
 def _date_arg(name: str) -> date:
     raw = _required(name)
     try:
@@ -298,7 +283,7 @@ def list_bookings() -> Response:
     """Bookings by id, a page at a time; the filters apply to the booked time."""
     venue_id = _int_arg("venue_id", 0, 1, MAX_ID) or None
     state = _state_arg()
-    since, until = _datetime_arg("since"), _datetime_arg("until")
+    since, until = datetime_arg("since"), datetime_arg("until")
     phone = _phone_filter()
     limit = _int_arg("limit", 50, 1, 200)
     after = _int_arg("after", 0, 0, MAX_ID)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 # Stable codes clients can branch on, by HTTP status.
@@ -63,3 +64,20 @@ def api_error_response(exc: HTTPException) -> Response:
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="interactive"'
     return response
+
+
+def datetime_arg(name: str) -> datetime | None:
+    """The query parameter ``name`` as an aware UTC datetime (a naive one is taken as UTC);
+    None when absent; a 422 naming the parameter when it is not ISO 8601."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise ApiError(
+            422,
+            f"'{name}' must be a date and time (ISO 8601, e.g. 2026-04-01T00:00:00Z).",
+            details=[{"field": name, "message": "not a date and time"}],
+        ) from None

@@ -11,7 +11,6 @@ needs the surveys permission (marketers and admins).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,7 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from interactive.api import schemas
-from interactive.api.errors import ApiError
+from interactive.api.errors import ApiError, datetime_arg
 from interactive.api.views import (
     MAX_ID,
     QUERY_PARAMETERS,
@@ -155,25 +154,10 @@ def _save(session: Session, body: schemas.SurveyIn, survey: Survey | None) -> Su
     return saved
 
 
-def _datetime_arg(name: str) -> datetime | None:
-    raw = request.args.get(name)
-    if raw is None:
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise ApiError(
-            422,
-            f"'{name}' must be a date and time (ISO 8601, e.g. 2026-04-01T00:00:00Z).",
-            details=[{"field": name, "message": "not a date and time"}],
-        ) from None
-
-
 def _filters() -> results.Filters:
     campaign_id = _int_arg("campaign_id", 0, 1, MAX_ID) or None
     return results.Filters(
-        campaign_id=campaign_id, since=_datetime_arg("since"), until=_datetime_arg("until")
+        campaign_id=campaign_id, since=datetime_arg("since"), until=datetime_arg("until")
     )
 
 
