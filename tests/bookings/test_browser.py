@@ -12,50 +12,18 @@ import sqlalchemy as sa
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 
-from interactive.bookings.models import Booking, BookingState, Venue
+from interactive.bookings.models import Booking, BookingState
 from interactive.db import db
 from interactive.keywords.consumer import Router
-from interactive.keywords.models import KeywordRule
-from interactive.keywords.shortcodes import ensure_short_codes
 from interactive.smpp.handset import inject_typed_replies
 from interactive.smpp.simulator import SmscSimulator
 from interactive.web.models import Role
+from tests.bookings.conftest import committed_venue
 from tests.conftest import UserFactory
 from tests.helpers import shot, sign_in
 
 CUSTOMER = "905321234567"
 WAIT_MS = 20_000
-
-
-def _venue(app: Flask) -> int:
-    with app.app_context():
-        session = db.session()
-        code = ensure_short_codes(session, [("4664", "sim")])["4664"]
-        venue = Venue(
-            name="Lokanta",
-            short_code="4664",
-            hours={str(d): [["00:00", "23:59"]] for d in range(7)},
-            slot_minutes=30,
-            capacity=20,
-            max_party=8,
-            lead_minutes=0,
-            ahead_days=60,
-            auto_confirm=False,  # the desk approves
-        )
-        session.add(venue)
-        session.flush()
-        session.add(
-            KeywordRule(
-                short_code_id=code.id,
-                keyword="REZ",
-                handler="booking",
-                settings={"venue_id": venue.id},
-            )
-        )
-        session.commit()
-        venue_id = venue.id
-        db.session.remove()
-        return venue_id
 
 
 def test_the_desk_confirms_a_request_sent_from_the_handset(
@@ -67,7 +35,7 @@ def test_the_desk_confirms_a_request_sent_from_the_handset(
     run_gateway: Callable[..., SmscSimulator],
     run_router: Callable[[], Router],
 ) -> None:
-    venue_id = _venue(app)
+    venue_id = committed_venue(app, auto_confirm=False)  # the desk approves
     desk = live_user(Role.DESK)
     customer = live_user(Role.MARKETER)  # the handset page is a development tool
     simulator = run_gateway()

@@ -10,44 +10,14 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from flask import Flask
 
-from interactive.bookings.models import Booking, BookingState, Venue
+from interactive.bookings.models import Booking, BookingState
 from interactive.db import db
 from interactive.keywords.consumer import Router
-from interactive.keywords.models import KeywordRule
-from interactive.keywords.shortcodes import ensure_short_codes
 from interactive.smpp.simulator import SmscSimulator
+from tests.bookings.conftest import committed_venue
 from tests.gateway_harness import wait_until
 
 CODE = "4664"
-
-
-def _venue(app: Flask) -> None:
-    with app.app_context():
-        session = db.session()
-        code = ensure_short_codes(session, [(CODE, "sim")])[CODE]
-        venue = Venue(
-            name="Lokanta",
-            short_code=CODE,
-            # Open all day, so that "yarın 20:00" is bookable whenever the test runs.
-            hours={str(d): [["00:00", "23:59"]] for d in range(7)},
-            slot_minutes=30,
-            capacity=6,
-            max_party=6,
-            lead_minutes=0,
-            ahead_days=30,
-        )
-        session.add(venue)
-        session.flush()
-        session.add(
-            KeywordRule(
-                short_code_id=code.id,
-                keyword="REZ",
-                handler="booking",
-                settings={"venue_id": venue.id},
-            )
-        )
-        session.commit()
-        db.session.remove()
 
 
 def _chat(simulator: SmscSimulator) -> Callable[[str, str, str], str]:
@@ -81,7 +51,7 @@ def test_booking_dialogues_through_the_simulator(
     run_gateway: Callable[..., SmscSimulator],
     run_router: Callable[[], Router],
 ) -> None:
-    _venue(app)
+    committed_venue(app, capacity=6, max_party=6)
     simulator = run_gateway()
     run_router()
     say = _chat(simulator)
