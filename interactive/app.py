@@ -131,6 +131,7 @@ def _configure_requests(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from interactive.analytics.views import bp as analytics_bp
     from interactive.api.views import bp as api_bp
     from interactive.bookings.views import bp as bookings_bp
     from interactive.contacts.consent_views import bp as consent_bp
@@ -158,6 +159,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(keywords_bp, url_prefix="/keywords")
     app.register_blueprint(surveys_bp, url_prefix="/surveys")
     app.register_blueprint(bookings_bp, url_prefix="/bookings")
+    # The conversion pixel and script (/p.gif, /ic.js), at the root like the redirect.
+    app.register_blueprint(analytics_bp)
     # Last, at the root: ``/<code>`` only matches what a code looks like, and the app's
     # own paths (static rules) take precedence over it in any case.
     app.register_blueprint(shortlinks_bp)

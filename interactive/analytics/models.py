@@ -4,6 +4,11 @@ Each conversion is stored once per idempotency key (an order id, a postback's ke
 ``inbound:<id>`` for a reply) and attributed, where it can be, to the contact, the
 message, campaign, variant and link it followed; one that cannot be is kept and counted as
 unattributed.
+
+``click_token`` is the click token (``ic``) a postback or pixel named, kept as given so that
+a conversion can be traced to its click (or re-attributed) later; ``order_id`` is the
+shop's order number, if any (its idempotency key is then ``order:<order_id>``, shared by
+postbacks and pixels, so an order reported both ways counts once).
 """
 
 from __future__ import annotations
@@ -48,3 +53,5 @@ class Conversion(Base):
     message_id: Mapped[int | None] = mapped_column(BigId)  # the outbound message it followed
     link_id: Mapped[int | None] = mapped_column(BigId)
     inbound_id: Mapped[int | None] = mapped_column(BigId)  # the reply, for a reply keyword
+    click_token: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    order_id: Mapped[str | None] = mapped_column(sa.String(128))

@@ -29,10 +29,28 @@ class NewConversion:
     message_id: int | None = None
     link_id: int | None = None
     inbound_id: int | None = None
+    click_token: str | None = None
+    order_id: str | None = None
 
 
 def record(session: Session, conversion: NewConversion) -> bool:
     """Store a conversion unless its idempotency key is known; True if it was new."""
+    return _insert(session, conversion) is not None
+
+
+def store(session: Session, conversion: NewConversion) -> tuple[Conversion, bool]:
+    """Store a conversion unless its idempotency key is known (flushes, never commits).
+    Returns the stored row (the earlier one, unchanged, on a replay) and whether it is
+    new. Safe to call twice and side by side: the key is unique."""
+    new_id = _insert(session, conversion)
+    query = sa.select(Conversion).where(
+        Conversion.idempotency_key == conversion.idempotency_key[:200]
+    )
+    row = session.scalars(query).one()
+    return row, new_id is not None
+
+
+def _insert(session: Session, conversion: NewConversion) -> int | None:
     row = {
         "source": conversion.source,
         "event": conversion.event[:64],
@@ -48,6 +66,8 @@ def record(session: Session, conversion: NewConversion) -> bool:
         "message_id": conversion.message_id,
         "link_id": conversion.link_id,
         "inbound_id": conversion.inbound_id,
+        "click_token": conversion.click_token,
+        "order_id": conversion.order_id,
     }
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = (
@@ -55,7 +75,8 @@ def record(session: Session, conversion: NewConversion) -> bool:
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(Conversion.id)
     )
-    return session.execute(statement, row).first() is not None
+    inserted = session.execute(statement, row).first()
+    return int(inserted[0]) if inserted is not None else None
 
 
 def counts(session: Session, campaign_id: int) -> list[tuple[int | None, int, Decimal]]:
@@ -70,3 +91,15 @@ def counts(session: Session, campaign_id: int) -> list[tuple[int | None, int, De
         .group_by(Conversion.variant_id)
     ).all()
     return [(variant_id, count, Decimal(total or 0)) for variant_id, count, total in rows]
+
+
+def unattributed_count(session: Session, since: datetime | None = None) -> int:
+    """Conversions tied to no campaign, message or link (kept, counted apart)."""
+    query = sa.select(sa.func.count()).where(
+        Conversion.campaign_id.is_(None),
+        Conversion.message_id.is_(None),
+        Conversion.link_id.is_(None),
+    )
+    if since is not None:
+        query = query.where(Conversion.occurred_at >= since)
+    return int(session.scalar(query) or 0)

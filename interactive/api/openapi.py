@@ -65,6 +65,7 @@ def _schemas() -> dict[str, Any]:
         *INBOX_MODELS,
         *SURVEY_MODELS,
         *BOOKING_MODELS,
+        *CONVERSION_MODELS,
     ):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(schema.pop("$defs", {}))
@@ -1090,6 +1091,7 @@ def openapi_document() -> dict[str, Any]:
             **_inbox_paths(request_body),
             **_survey_paths(request_body),
             **_booking_paths(request_body),
+            **_conversion_paths(request_body),
         },
     }
 
@@ -1459,4 +1461,76 @@ def _booking_paths(request_body: Any) -> dict[str, Any]:
                 },
             },
         },
+    }
+
+
+# --- Conversions (interactive/api/conversions.py) -----------------------------------------
+
+CONVERSION_MODELS: tuple[type[BaseModel], ...] = (schemas.ConversionIn, schemas.ConversionOut)
+
+SIGNING = (
+    "Signed: `X-Interactive-Timestamp` is the current time in POSIX seconds and "
+    "`X-Interactive-Signature` is `sha256=` and the hex HMAC-SHA256 of "
+    "`<timestamp>.<raw body>` with the API key itself as the HMAC key (e.g. in Python "
+    '`hmac.new(key.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()`). '
+    "A timestamp more than 5 minutes from the server's time is refused."
+)
+UNSIGNED = (
+    "No API key, an unknown or revoked one, or a signature problem: `signature_missing`, "
+    "`timestamp_invalid`, `timestamp_expired`, `signature_invalid` or `signature_mismatch`, "
+    "with the header named in `details`."
+)
+
+
+def _signature_header(name: str, description: str, pattern: str) -> dict[str, Any]:
+    schema = {"type": "string", "pattern": pattern}
+    return {
+        "name": name,
+        "in": "header",
+        "required": True,
+        "description": description,
+        "schema": schema,
+    }
+
+
+def _conversion_paths(request_body: Any) -> dict[str, Any]:
+    example = {
+        "event": "purchase",
+        "value": "149.90",
+        "currency": "TRY",
+        "order_id": "order-123",
+        "occurred_at": "2026-12-01T14:05:00+03:00",
+        "ic": "Xy3kP0aQ-Lm_8vTz",
+    }
+    return {
+        "/conversions": {
+            "post": {
+                "operationId": "recordConversion",
+                "summary": "Record a conversion the shop's server saw (server-to-server "
+                "postback), attributed to the click, link, message or number it names.",
+                "description": f"{SIGNING} Counted once per `order_id` (shared with the "
+                "pixel) or `idempotency_key`: a replay answers 200 with the stored "
+                "conversion. Attribution: the click token `ic`, else the link code, the "
+                "message id, then the phone number (its last click, else its latest "
+                "campaign message), within 7 days after the click; last click wins. A "
+                "conversion that cannot be attributed is kept (`attributed` false).",
+                "parameters": [
+                    _signature_header(
+                        "X-Interactive-Timestamp", "POSIX seconds.", r"^[0-9]{1,12}$"
+                    ),
+                    _signature_header(
+                        "X-Interactive-Signature",
+                        "sha256=<hex HMAC-SHA256 of '<timestamp>.<raw body>'>.",
+                        r"^sha256=[0-9a-f]{64}$",
+                    ),
+                ],
+                "requestBody": _with_example(request_body(schemas.ConversionIn), example),
+                "responses": {
+                    "201": _json(schemas.ConversionOut, "Recorded."),
+                    "200": _json(schemas.ConversionOut, "Already recorded (a replay)."),
+                    **_errors(*AUTH_ERRORS, "400", "415", "422"),
+                    "401": _json(schemas.ErrorResponse, UNSIGNED),
+                },
+            }
+        }
     }

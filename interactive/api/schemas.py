@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -1488,3 +1489,79 @@ class AvailabilityOut(BaseModel):
     time_zone: str
     party: int
     slots: list[SlotOut] = Field(description="The day's slots in order; none on a closed day.")
+
+
+# --- Conversions: the signed postback (interactive/api/conversions.py) -------------------
+
+ClickToken = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+LinkCode = Annotated[str, Field(pattern=r"^[0-9A-Za-z]{10,24}$")]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. TRY.")]
+Amount = Annotated[Decimal, Field(ge=0, le=999_999_999_999, max_digits=14, decimal_places=2)]
+
+
+class ConversionIn(BaseModel):
+    """A conversion the shop's server saw. Name the visitor by one or more of `ic`,
+    `link_code`, `message_id` and `phone` (the most precise one that attributes it wins);
+    give `order_id` or `idempotency_key` so that a repeated postback counts once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=NO_NUL,
+        examples=["purchase"],
+        description="What happened: purchase, signup…",
+    )
+    value: Amount | None = Field(default=None, description="Two decimals at most.")
+    currency: Currency | None = None
+    order_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        pattern=NO_NUL,
+        description="The shop's order number; the same order counts once (postback or pixel).",
+    )
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=160,
+        pattern=NO_NUL,
+        description="Counts the conversion once when there is no order id.",
+    )
+    occurred_at: ApiDateTime | None = Field(
+        default=None, description="When it happened (default: now); without an offset, UTC."
+    )
+    ic: ClickToken | None = Field(
+        default=None, description="The click token the redirect appended to the landing URL."
+    )
+    link_code: LinkCode | None = Field(default=None, description="A short link's code.")
+    message_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = Field(
+        default=None, description="The id of the SMS the visitor got."
+    )
+    phone: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=NO_NUL,
+        description="The visitor's number: attributed to their last click, else their "
+        "latest campaign message, within the attribution window.",
+    )
+
+
+class ConversionOut(BaseModel):
+    id: int
+    source: Literal["postback", "pixel", "reply"]
+    event: str
+    value: Decimal | None
+    currency: str | None
+    order_id: str | None
+    occurred_at: datetime
+    recorded_at: datetime
+    click_token: str | None
+    attributed: bool = Field(description="Tied to a campaign, message or link.")
+    contact_id: int | None
+    campaign_id: int | None
+    variant_id: int | None
+    message_id: int | None
+    link_id: int | None

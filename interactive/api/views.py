@@ -240,6 +240,7 @@ def update_user(user_id: int) -> Response:
 from interactive.api import bookings as _bookings  # noqa: E402, F401
 from interactive.api import campaigns as _campaigns  # noqa: E402, F401
 from interactive.api import contacts as _contacts  # noqa: E402, F401
+from interactive.api import conversions as _conversions  # noqa: E402, F401
 from interactive.api import inbox as _inbox  # noqa: E402, F401
 from interactive.api import keywords as _keywords  # noqa: E402, F401
 from interactive.api import links as _links  # noqa: E402, F401
