@@ -119,24 +119,27 @@ def _parse(inbound: Inbound, venue: Venue, expect: str | None) -> parsing.Parsed
 
 
 def _merge(dialogue: BookingDialogue, parsed: parsing.Parsed) -> bool:
-    """Take what the message said into the dialogue; True if it said anything."""
+    """Take what the message said into the dialogue; True if it gave a day, a time, a
+    party size or a name. The rest of its words count as a note only beside one of
+    those ("bilmiyorum" alone is not an answer, nor a note for the booking)."""
     fields = dict(dialogue.fields or {})
     unsure = set(fields.get("unsure", []))
     found = False
-    for name in ("date", "time", "party", "name", "note"):
+    for name in ("date", "time", "party", "name"):
         value = getattr(parsed, name)
         if value in (None, ""):
             continue
         found = True
-        if isinstance(value, date | time):
-            value = (
-                value.isoformat(timespec="minutes")
-                if isinstance(value, time)
-                else value.isoformat()
-            )
+        if isinstance(value, time):
+            value = value.isoformat(timespec="minutes")
+        elif isinstance(value, date):
+            value = value.isoformat()
         fields[name] = value
         confidence = parsed.confidence.get(parsing.Field(name), 1.0)
         (unsure.add if confidence < SURE else unsure.discard)(name)
+    if found and parsed.note:
+        earlier = str(fields.get("note") or "")
+        fields["note"] = f"{earlier}; {parsed.note}" if earlier else parsed.note
     fields["unsure"] = sorted(unsure)
     dialogue.fields = fields
     return found
@@ -225,7 +228,9 @@ def _refused(
     return f"refused ({outcome.refusal.value})" + (f": offered {spare}" if spare else "")
 
 
-def _answer(inbound: Inbound, venue: Venue, dialogue: BookingDialogue) -> str:
+def _answer(inbound: Inbound, venue: Venue, dialogue: BookingDialogue) -> str | None:
+    """The dialogue's next step for this reply; None when the dialogue gives up on a
+    reply it cannot read (the router then hands it to the rules or the inbox)."""
     words = defaults.fold_word(inbound.message.text).split(" ")
     dialogue.text = f"{dialogue.text}\n{inbound.message.text}"[-2000:]
     if dialogue.asking == "proposal":
@@ -259,7 +264,7 @@ def _answer(inbound: Inbound, venue: Venue, dialogue: BookingDialogue) -> str:
         _merge_values(dialogue, retries=retries)
         if retries > MAX_RETRIES:
             _close(dialogue, DialogueState.ABANDONED, inbound.now)
-            return "not understood: the dialogue ends"  # the message stays in the inbox's view
+            return None
         _say(inbound, venue, f"ask_{expect}" if expect in _ORDER else "ask_time")
         return f"not understood: asked again for the {expect or 'time'}"
     if dialogue.asking == "confirm":

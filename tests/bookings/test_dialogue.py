@@ -200,3 +200,15 @@ def test_words_of_a_change_from_a_number_without_a_booking_go_to_the_inbox(
         routed = route_text(ctx, text, now=NOW, source="905550001122")
         assert routed.decision == Decision.INBOX
     assert texts_to(ctx, "+905550001122") == []
+
+
+def test_replies_it_cannot_read_are_asked_again_then_left_to_the_inbox(
+    ctx: Session, venue: Venue
+) -> None:
+    _say(ctx, "REZ yarın 4 kişi")
+    assert "asked again for the time" in _say(ctx, "bilmiyorum")
+    assert "asked again for the time" in _say(ctx, "hmm")
+    routed = route_text(ctx, "size sonra dönerim", now=NOW, source=PHONE.lstrip("+"))
+    assert routed.decision == Decision.INBOX
+    dialogue = ctx.scalars(sa.select(BookingDialogue)).one()
+    assert dialogue.state == DialogueState.ABANDONED
