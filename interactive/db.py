@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import functools
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,8 +21,15 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.globals import _cv_app
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    QueryableAttribute,
+    Session,
+    scoped_session,
+    sessionmaker,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +42,8 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: A pooled server connection idle at least this long is tested before it is handed out.
+PING_IDLE_S = 1.0
 
 
 class Base(DeclarativeBase):
@@ -124,8 +134,35 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = sa.create_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return sa.create_engine(url, **kwargs)
+    engine = sa.create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine, PING_IDLE_S)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """Test a pooled connection before use only when it sat idle for ``idle_s``.
+
+    A connection dropped while idle (server restart, failover, a firewall's idle timeout)
+    is replaced before anyone uses it, as ``pool_pre_ping`` would; but a connection in
+    steady use is not tested on every checkout: the router and the gateway check one out
+    per batch, hundreds of times a second, and the ping is a round trip each time.
+    Raising ``DisconnectionError`` here makes the pool discard the connection and hand
+    out a fresh one."""
+
+    @event.listens_for(engine, "checkin")
+    def on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_s:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise sa.exc.DisconnectionError("pooled connection lost while idle") from exc
 
 
 def bulk_update(
@@ -170,6 +207,52 @@ def bulk_update(
         }
     )
     session.execute(statement, [{f"p_{k}": v for k, v in row.items()} for row in rows])
+
+
+def column_type(column: sa.ColumnElement[Any]) -> sa.types.TypeEngine[Any]:
+    """A column's type; for a foreign key declared without one, the referenced column's."""
+    if isinstance(column.type, sa.types.NullType) and isinstance(column, sa.Column):
+        for key in column.foreign_keys:
+            return key.column.type
+    return column.type
+
+
+def in_values(
+    column: sa.ColumnElement[Any] | QueryableAttribute[Any], name: str, dialect: str
+) -> sa.ColumnElement[bool]:
+    """``column IN`` the list bound as ``name``. On PostgreSQL ``column = ANY(:name)``, one
+    array parameter: the statement text is the same for any number of values, so the
+    driver converts it once and the server prepares it once (psycopg converts anew each
+    statement with more than 50 parameters). Elsewhere an expanding IN.
+
+    Meant for lookups by a key: the server may keep one generic plan for the prepared
+    statement, which for a key is its index whatever the values, but for a range over a
+    table without statistics yet can be a scan (see ``router._sent_query``)."""
+    if dialect == "postgresql":
+        element = column.expression if isinstance(column, QueryableAttribute) else column
+        array = postgresql.ARRAY(column_type(element))
+        return column == sa.any_(sa.bindparam(name, type_=array))
+    return column.in_(sa.bindparam(name, expanding=True))
+
+
+def unnest_rows(
+    table: sa.Table, names: Sequence[str], *, ordinality: str | None = None
+) -> sa.TableValuedAlias:
+    """``unnest(:p_a, :p_b, …) AS v(a, b, …)`` on PostgreSQL: the rows of an
+    ``INSERT … SELECT``, one array parameter per column (``array_params``), instead of a
+    multi-row VALUES list whose text (and parsing, on both sides) changes with the number
+    of rows. ``ordinality`` names a column numbering the rows from 1."""
+    arrays = [
+        sa.bindparam(f"p_{name}", type_=postgresql.ARRAY(column_type(table.c[name])))
+        for name in names
+    ]
+    values = sa.func.unnest(*arrays).table_valued(*names, with_ordinality=ordinality)
+    return values.render_derived(name="v")
+
+
+def array_params(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
+    """The parameters of ``unnest_rows``: one list per column."""
+    return {f"p_{name}": [row[name] for row in rows] for name in names}
 
 
 def allocate_ids(session: Session, table: sa.Table, count: int) -> list[int] | None:

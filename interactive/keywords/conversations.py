@@ -4,11 +4,21 @@ Surveys and bookings register a provider; the router asks each, in registration 
 whether this sender has an open conversation on this short code, after opt-out, opt-in
 and help had their say and before keyword rules. An opt-out ends every open
 conversation of the sender on that short code.
+
+Asking a provider about every message costs a query or more per message. A provider may
+therefore also answer, for a whole routing batch at once, which messages it may take
+(``candidates``, optional): it is then asked only about those, and about a sender already
+seen earlier in the batch (whose earlier message may have opened a conversation, on any
+short code). Providers without ``candidates`` are asked about every message.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
     from interactive.keywords.handlers import Inbound
@@ -26,6 +36,18 @@ class Conversation(Protocol):
         """End the sender's open conversation here (after an opt-out); True if one was."""
 
 
+@runtime_checkable
+class Prefetching(Protocol):
+    """A provider that can tell, for a batch, which messages it may take."""
+
+    def candidates(self, session: Session, inbounds: Sequence[Inbound]) -> set[int]:
+        """Ids of the messages among ``inbounds`` (none decided yet) this provider's
+        ``take`` may take or change anything for; a superset is fine, a message left out
+        is never offered to ``take`` unless its sender wrote earlier in the batch.
+        Reads only."""
+        ...
+
+
 PROVIDERS: list[Conversation] = []
 
 
@@ -34,9 +56,44 @@ def register(provider: Conversation) -> None:
         PROVIDERS.append(provider)
 
 
-def take(inbound: Inbound) -> tuple[str, str] | None:
-    """(provider name, reason) of the conversation that took the message, if one did."""
+@dataclass
+class Batch:
+    """Which providers to ask about which messages of one routing batch."""
+
+    #: provider name → ids of the messages it may take (providers that cannot tell are
+    #: missing: they are asked about every message).
+    candidates: dict[str, set[int]] = field(default_factory=dict)
+    #: Senders whose messages were decided earlier in the batch.
+    seen: set[str] = field(default_factory=set)
+
+    def asks(self, provider: Conversation, inbound: Inbound) -> bool:
+        wanted = self.candidates.get(provider.name)
+        return wanted is None or inbound.message.id in wanted or inbound.phone in self.seen
+
+    def decided(self, inbound: Inbound) -> None:
+        """The message is decided: the sender's next messages in the batch are asked
+        about (its effects may have opened a conversation)."""
+        self.seen.add(inbound.phone)
+
+
+def prefetch(session: Session, inbounds: Sequence[Inbound]) -> Batch:
+    """Ask the providers that can tell which messages of the batch they may take (one
+    query or so each, for the whole batch)."""
+    batch = Batch()
+    if not inbounds:
+        return batch
     for provider in PROVIDERS:
+        if isinstance(provider, Prefetching):
+            batch.candidates[provider.name] = provider.candidates(session, inbounds)
+    return batch
+
+
+def take(inbound: Inbound, batch: Batch | None = None) -> tuple[str, str] | None:
+    """(provider name, reason) of the conversation that took the message, if one did.
+    With ``batch``, only providers that may take it are asked."""
+    for provider in PROVIDERS:
+        if batch is not None and not batch.asks(provider, inbound):
+            continue
         reason = provider.take(inbound)
         if reason is not None:
             return provider.name, reason

@@ -24,6 +24,7 @@ transaction as the effects: a message is routed once, whatever happens to the st
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -35,10 +36,11 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from interactive.contacts import phones
 from interactive.contacts.models import Brand, Contact
-from interactive.db import utcnow
+from interactive.db import array_params, bulk_update, in_values, unnest_rows, utcnow
 from interactive.keywords import conversations, defaults, handlers, matching
 from interactive.keywords.handlers import Inbound
 from interactive.keywords.models import (
@@ -157,77 +159,181 @@ def route(
     if not message_ids:
         return []
     now = now or utcnow()
-    query = (
-        sa.select(InboundMessage)
-        .where(InboundMessage.id.in_(list(message_ids)), InboundMessage.routed_at.is_(None))
-        .order_by(InboundMessage.id)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    messages = list(session.scalars(query))
+    messages = _unrouted(session, message_ids)
     if not messages:
         return []
     settings = settings or Settings(max_age_s=0)
     codes, rules = settings.get(session, messages, now)
     numbers = {m.id: _phone(m.source, region) for m in messages}
+    phones = sorted(set(numbers.values()))
     contacts = {
-        c.phone: c
-        for c in session.scalars(sa.select(Contact).where(Contact.phone.in_(set(numbers.values()))))
+        c.phone: c for c in session.scalars(_contacts_query(_dialect(session)), {"phones": phones})
     }
-    brand_ids = {c.brand_id for c in codes.values() if c.brand_id is not None}
-    brands = (
-        {b.id: b for b in session.scalars(sa.select(Brand).where(Brand.id.in_(brand_ids)))}
-        if brand_ids
-        else {}
-    )
+    brands = _brands(session, codes)
     words = {code.id: Words.of(code) for code in codes.values()}
-    routed: list[Routed] = []
-    inbounds: list[Inbound] = []
     replied_to = _latest_sent(session, messages, numbers, codes)
+    for message in messages:
+        sent = replied_to.get(message.id)
+        if sent is not None:
+            _settle(message, reply_to_id=sent[0], campaign_id=sent[1], variant_id=sent[2])
     goals = _reply_goals(session, {sent[1] for sent in replied_to.values() if sent[1]})
-    # One UPDATE of the batch at the end, not one per query a handler makes.
-    with session.no_autoflush:
-        for message in messages:
-            code = codes[code_of(message.destination)]
-            phone = numbers[message.id]
-            contact = contacts.get(phone)
-            inbound = Inbound(
+    inbounds = []
+    for message in messages:
+        code, phone = codes[code_of(message.destination)], numbers[message.id]
+        inbounds.append(
+            Inbound(
                 session=session,
                 redis=client,
                 prefix=prefix,
                 message=message,
                 phone=phone,
-                contact=contact,
+                contact=contacts.get(phone),
                 short_code=code,
                 brand=brands.get(code.brand_id) if code.brand_id is not None else None,
-                language=language_of(contact, phone),
+                language=language_of(contacts.get(phone), phone),
                 now=now,
                 patterns=rules.patterns.get(code.id, ()),
                 rules=rules.by_id,
             )
-            sent = replied_to.get(message.id)
-            if sent is not None:
-                message.reply_to_id, message.campaign_id, message.variant_id = sent
-            decision, reason = _decide(inbound, words[code.id], rules)
+        )
+    talking = conversations.prefetch(session, inbounds)
+    routed: list[Routed] = []
+    # The routing columns are written by one UPDATE for the batch at the end, not by
+    # the unit of work (``_settle``): no flush of the messages while handlers query.
+    with session.no_autoflush:
+        for inbound in inbounds:
+            message, phone = inbound.message, inbound.phone
+            # Again: an earlier message of the batch may have created the contact.
+            inbound.contact = contacts.get(phone)
+            inbound.language = language_of(inbound.contact, phone)
+            decision, reason = _decide(inbound, words[inbound.short_code.id], rules, talking)
+            talking.decided(inbound)
             goal = goals.get(message.campaign_id) if message.campaign_id else None
             if goal is not None and decision != Decision.OPT_OUT and _reaches(goal, message.text):
                 reason += "; " + handlers.record_conversion(inbound, "reply")
             if inbound.contact is not None:
                 contacts[phone] = inbound.contact
-            message.phone = phone
-            message.contact_id = inbound.contact.id if inbound.contact is not None else None
-            message.decision = decision
-            message.reason = reason[:300]
-            message.rule_id = inbound.rule.id if inbound.rule is not None else None
-            message.routed_at = now
+            _settle(
+                message,
+                phone=phone,
+                contact_id=inbound.contact.id if inbound.contact is not None else None,
+                decision=decision,
+                reason=reason[:300],
+                rule_id=inbound.rule.id if inbound.rule is not None else None,
+                routed_at=now,
+            )
             routed.append(Routed(message.id, decision, reason, inbound.replies))
-            inbounds.append(inbound)
         threads = _threads(session, inbounds)
         for inbound in inbounds:
-            inbound.message.thread_id = threads[(inbound.phone, inbound.short_code.code)]
+            _settle(inbound.message, thread_id=threads[(inbound.phone, inbound.short_code.code)])
         handlers.send_replies(inbounds)
         session.flush()
+        _write_routing(session, messages)
     return routed
+
+
+def _unrouted(session: Session, message_ids: Sequence[int]) -> list[InboundMessage]:
+    """The messages among these not routed yet, locked for this transaction (on
+    PostgreSQL those another router holds are skipped: that router routes them)."""
+    query = _unrouted_query(_dialect(session))
+    return list(session.scalars(query, {"ids": list(message_ids)}))
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+# The router's per-batch statements are built once, with the batch's values as parameters
+# (``in_values``): building a statement costs a router about as much as running it.
+
+
+@functools.cache
+def _unrouted_query(dialect: str) -> sa.Select[InboundMessage]:
+    query = (
+        sa.select(InboundMessage)
+        .where(
+            in_values(InboundMessage.id, "ids", dialect),
+            InboundMessage.routed_at.is_(None),
+        )
+        .order_by(InboundMessage.id)
+    )
+    return query.with_for_update(skip_locked=True) if dialect == "postgresql" else query
+
+
+@functools.cache
+def _contacts_query(dialect: str) -> sa.Select[Contact]:
+    return sa.select(Contact).where(in_values(Contact.phone, "phones", dialect))
+
+
+@functools.cache
+def _sent_query(dialect: str) -> sa.Select[int, str, datetime, int | None, int | None]:
+    columns = (
+        Message.id,
+        Message.destination,
+        Message.created_at,
+        Message.campaign_id,
+        Message.variant_id,
+    )
+    window = (
+        Message.created_at >= sa.bindparam("since"),
+        Message.created_at <= sa.bindparam("until"),
+    )
+    if dialect != "postgresql":
+        return sa.select(*columns).where(
+            Message.destination.in_(sa.bindparam("forms", expanding=True)), *window
+        )
+    # One probe of the destination + created_at index per number, whatever the table's
+    # statistics and the plan kept for the prepared statement: with ``destination IN
+    # (…)`` a table not analysed yet (a new database taking its first thousands of MOs)
+    # is scanned whole for every batch. OFFSET 0 keeps the planner from flattening the
+    # subquery into a join over such a scan.
+    forms = (
+        sa.func.unnest(sa.bindparam("forms", type_=postgresql.ARRAY(sa.String)))
+        .table_valued("form")
+        .render_derived(name="given")
+    )
+    sent = (
+        sa.select(*columns)
+        .where(Message.destination == forms.c.form, *window)
+        .offset(0)
+        .lateral("sent")
+    )
+    return sa.select(*(sent.c[c.key] for c in columns)).join_from(forms, sent, sa.true())
+
+
+def _brands(session: Session, codes: dict[str, ShortCode]) -> dict[int, Brand]:
+    brand_ids = {c.brand_id for c in codes.values() if c.brand_id is not None}
+    if not brand_ids:
+        return {}
+    return {b.id: b for b in session.scalars(sa.select(Brand).where(Brand.id.in_(brand_ids)))}
+
+
+#: The columns routing writes on an inbound message (``_write_routing``).
+ROUTING_COLUMNS = (
+    "phone",
+    "contact_id",
+    "thread_id",
+    "decision",
+    "reason",
+    "rule_id",
+    "routed_at",
+    "reply_to_id",
+    "campaign_id",
+    "variant_id",
+)
+
+
+def _settle(message: InboundMessage, **values: Any) -> None:
+    """Set routing columns on the loaded message without marking it changed: handlers
+    read them, ``_write_routing`` stores them."""
+    for name, value in values.items():
+        set_committed_value(message, name, value)
+
+
+def _write_routing(session: Session, messages: Sequence[InboundMessage]) -> None:
+    """Store the routing columns of the batch in one statement."""
+    rows = [{"id": m.id, **{name: getattr(m, name) for name in ROUTING_COLUMNS}} for m in messages]
+    bulk_update(session, InboundMessage.__table__, rows)  # type: ignore[arg-type]
 
 
 def _phone(source: str, region: str) -> str:
@@ -239,9 +345,10 @@ def _phone(source: str, region: str) -> str:
 
 def _threads(session: Session, inbounds: Sequence[Inbound]) -> dict[tuple[str, str], int]:
     """Bring the thread of each (phone, short code) up to date with its routed messages
-    and return their ids: an INSERT … ON CONFLICT DO UPDATE … RETURNING per thread,
-    race-free with other routers. The last message sets the preview and decision; those a
-    person must read count as unread and reopen a closed thread."""
+    and return their ids: one INSERT … ON CONFLICT DO UPDATE … RETURNING for the batch,
+    race-free with other routers (rows in key order, so two routers lock shared threads
+    in the same order). The last message sets the preview and decision; those a person
+    must read count as unread and reopen a closed thread."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for inbound in inbounds:
         message = inbound.message
@@ -263,12 +370,56 @@ def _threads(session: Session, inbounds: Sequence[Inbound]) -> dict[tuple[str, s
         row["last_message_at"] = message.received_at
         row["last_inbound_at"] = message.received_at
         row["unread"] += 1 if message.decision in FOR_PEOPLE else 0
-    postgres = session.get_bind().dialect.name == "postgresql"
-    insert = (postgresql if postgres else sqlite).insert(Thread)
+    ordered = [rows[key] for key in sorted(rows)]
+    if _dialect(session) == "postgresql":
+        result = session.execute(_upsert_threads_pg(), array_params(ordered, THREAD_COLUMNS))
+    else:
+        result = session.execute(_upsert_threads_sqlite(), ordered)
+    return {(phone, code): thread_id for phone, code, thread_id in result}
+
+
+#: The columns of a thread ``_threads`` writes.
+THREAD_COLUMNS = (
+    "phone",
+    "short_code",
+    "contact_id",
+    "state",
+    "unread",
+    "created_at",
+    "last_text",
+    "last_decision",
+    "last_message_at",
+    "last_inbound_at",
+)
+
+
+@functools.cache
+def _upsert_threads_pg() -> sa.Executable:
+    """The thread upsert on PostgreSQL: the rows from ``unnest`` of one array per
+    column, the same statement text whatever the number of threads. Built once: building
+    it costs more than running it."""
+    table: sa.Table = Thread.__table__  # type: ignore[assignment]
+    values = unnest_rows(table, THREAD_COLUMNS)
+    insert = postgresql.insert(table).from_select(
+        THREAD_COLUMNS, sa.select(*(values.c[name] for name in THREAD_COLUMNS))
+    )
+    return _on_thread_conflict(insert, sa.func.greatest)
+
+
+@functools.cache
+def _upsert_threads_sqlite() -> sa.Executable:
+    """The thread upsert elsewhere, executed with a row per thread (sent as one
+    multi-row statement: SQLAlchemy's "insertmanyvalues")."""
+    table: sa.Table = Thread.__table__  # type: ignore[assignment]
+    return _on_thread_conflict(sqlite.insert(table), sa.func.max)
+
+
+def _on_thread_conflict(insert: postgresql.Insert | sqlite.Insert, later: Any) -> sa.Executable:
+    """A thread already there takes the new preview and decision, adds the unread
+    messages and reopens when one is for a person; returns each thread's key and id."""
     table = Thread.__table__.c
     new = insert.excluded
-    later = sa.func.greatest if postgres else sa.func.max
-    statement = insert.on_conflict_do_update(
+    return insert.on_conflict_do_update(
         index_elements=["phone", "short_code"],
         set_={
             "contact_id": sa.func.coalesce(table.contact_id, new.contact_id),
@@ -279,8 +430,7 @@ def _threads(session: Session, inbounds: Sequence[Inbound]) -> dict[tuple[str, s
             "unread": table.unread + new.unread,
             "state": sa.case((new.unread > 0, ThreadState.OPEN.value), else_=table.state),
         },
-    ).returning(table.id)
-    return {key: session.execute(statement, row).scalar_one() for key, row in rows.items()}
+    ).returning(table.phone, table.short_code, table.id)
 
 
 def _latest_sent(
@@ -298,17 +448,12 @@ def _latest_sent(
     }
     forms = {form for phone in numbers.values() for form in (phone, phone.removeprefix("+"))}
     rows = session.execute(
-        sa.select(
-            Message.id,
-            Message.destination,
-            Message.created_at,
-            Message.campaign_id,
-            Message.variant_id,
-        ).where(
-            Message.destination.in_(forms),
-            Message.created_at >= min(windows.values()),
-            Message.created_at <= max(m.received_at for m in messages),
-        )
+        _sent_query(_dialect(session)),
+        {
+            "forms": sorted(forms),
+            "since": min(windows.values()),
+            "until": max(m.received_at for m in messages),
+        },
     ).all()
     by_number: dict[str, list[Any]] = {}
     for row in rows:
@@ -349,21 +494,23 @@ def _reaches(goal: str, text: str) -> bool:
     return " ".join(words[: wanted.count(" ") + 1]) == wanted
 
 
-def _decide(inbound: Inbound, words: Words, rules: _Rules) -> tuple[Decision, str]:
+def _decide(
+    inbound: Inbound, words: Words, rules: _Rules, talking: conversations.Batch | None = None
+) -> tuple[Decision, str]:
     verdict = classify(words, inbound.message.text)
     if (
         verdict is not None
         and verdict.decision == Decision.OPT_IN
         and verdict.matched == words.confirm
     ) and not _opt_in_waiting(inbound):
-        taken = conversations.take(inbound)
+        taken = conversations.take(inbound, talking)
         if taken is not None:
             return Decision.CONVERSATION, f"{taken[0]}: {taken[1]}"
     if verdict is not None:
         inbound.matched = verdict.matched
         inbound.argument = verdict.argument
         return _system(inbound, verdict)
-    taken = conversations.take(inbound)
+    taken = conversations.take(inbound, talking)
     if taken is not None:
         return Decision.CONVERSATION, f"{taken[0]}: {taken[1]}"
     near = _near_opt_out(words, inbound.message.text)

@@ -6,15 +6,18 @@ connection, published after the commit that created the rows.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import redis
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from interactive.db import utcnow
+from interactive.db import array_params, in_values, unnest_rows, utcnow
 from interactive.outbound import delivery
 from interactive.outbound.encoding import count_segments
 from interactive.outbound.models import (
@@ -31,6 +34,9 @@ from interactive.streams import publish_after_commit
 log = logging.getLogger(__name__)
 
 HELD_CAMPAIGNS = (CampaignState.PAUSED, CampaignState.CANCELLED)
+
+_MESSAGES: sa.Table = Message.__table__  # type: ignore[assignment]
+_PARTS: sa.Table = MessagePart.__table__  # type: ignore[assignment]
 
 
 def outbound_stream(prefix: str, connection: str) -> str:
@@ -126,14 +132,13 @@ def queue_messages(
         }
         for item, count in zip(items, counts, strict=True)
     ]
-    statement = sa.insert(Message).returning(Message.id, sort_by_parameter_order=True)
-    ids = list(session.scalars(statement, rows))
+    ids = _insert_messages(session, rows)
     parts = [
         {"message_id": message_id, "seq": n, "state": PartState.QUEUED, "attempts": 0}
         for message_id, count in zip(ids, counts, strict=True)
         for n in range(1, count.parts + 1)
     ]
-    session.execute(sa.insert(MessagePart), parts)
+    session.execute(_PARTS.insert(), parts)
     by_stream: dict[str, list[dict[str, int]]] = {}
     for item, message_id in zip(items, ids, strict=True):
         by_stream.setdefault(outbound_stream(prefix, item.connection), []).append(
@@ -142,6 +147,30 @@ def queue_messages(
     for stream, entries in by_stream.items():
         publish_after_commit(session, client, stream, entries)
     return ids
+
+
+def _insert_messages(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert message rows (the same keys in each) in one statement; their ids in the
+    order given. Core, not the ORM's bulk path: the rows are not wanted as objects, and
+    that path costs more than the statement for a router's small batches."""
+    if session.get_bind().dialect.name == "postgresql":
+        names = tuple(rows[0])
+        statement = _insert_messages_pg(names)
+        # Ids come from the sequence in the ORDER BY order (SQLAlchemy's insertmanyvalues
+        # relies on the same for its "implicit sentinel").
+        return sorted(session.scalars(statement, array_params(rows, names)))
+    statement = _MESSAGES.insert().returning(_MESSAGES.c.id, sort_by_parameter_order=True)
+    return list(session.scalars(statement, rows))
+
+
+@functools.cache
+def _insert_messages_pg(names: tuple[str, ...]) -> sa.Executable:
+    # The rows from ``unnest`` of one array per column: the same statement text whatever
+    # the number of rows (a multi-row VALUES list is new text, parsed on both sides, for
+    # every batch size).
+    values = unnest_rows(_MESSAGES, names, ordinality="n")
+    rows = sa.select(*(values.c[name] for name in names)).order_by(values.c.n)
+    return _MESSAGES.insert().from_select(names, rows).returning(_MESSAGES.c.id)
 
 
 @dataclass(frozen=True)
@@ -169,26 +198,8 @@ def claim(
     the numbers are; an opt-out stops all but transactional messages); flushes. Messages with
     no part QUEUED were claimed before (a re-delivered stream entry) and are skipped:
     idempotent."""
-    rows = session.execute(
-        sa.select(
-            Message.id,
-            Message.source,
-            Message.destination,
-            Message.body,
-            Message.parts_count,
-            Message.traffic,
-            Message.flash,
-            Message.validity_minutes,
-        )
-        .outerjoin(Campaign, Campaign.id == Message.campaign_id)
-        .where(
-            Message.id.in_(list(message_ids)),
-            Message.state == PartState.QUEUED,
-            # A paused or cancelled campaign's messages wait (resume publishes them again).
-            sa.or_(Message.campaign_id.is_(None), Campaign.state.not_in(HELD_CAMPAIGNS)),
-        )
-        .order_by(Message.id)
-    ).all()
+    query = _claimable_query(session.get_bind().dialect.name)
+    rows = session.execute(query, {"ids": list(message_ids)}).all()
     numbers = sorted({row.destination for row in rows if row.traffic != Traffic.TRANSACTIONAL})
     blocked_numbers = suppressed(numbers) if numbers else set()
     claimed = [
@@ -211,28 +222,9 @@ def claim(
     queued = MessagePart.state == PartState.QUEUED
     if sending:
         # Only parts still QUEUED now: a cancel may have finished some since the SELECT.
-        taken = set(
-            session.scalars(
-                sa.update(MessagePart)
-                .where(MessagePart.message_id.in_(sending), queued)
-                .values(state=PartState.SUBMITTING, submitted_at=now)
-                .returning(MessagePart.message_id)
-                .execution_options(synchronize_session=False)
-            )
-        )
+        taken = _mark_submitting(session, sending, now)
         if len(taken) < len(sending):
             claimed = [c for c in claimed if c.suppressed or c.id in taken]
-            sending = [m for m in sending if m in taken]
-    if sending:
-        session.execute(
-            sa.update(Message)
-            .where(Message.id.in_(sending))
-            .values(
-                state=PartState.SUBMITTING,
-                submitted_at=sa.func.coalesce(Message.submitted_at, now),
-            )
-            .execution_options(synchronize_session=False)
-        )
     if blocked:
         session.execute(
             sa.update(MessagePart)
@@ -244,6 +236,76 @@ def claim(
         for message_id in blocked:
             log.info("message suppressed at submit message_id=%s", message_id)
     return claimed
+
+
+@functools.cache
+def _claimable_query(dialect: str) -> sa.Select[int, str, str, str, int, Traffic, bool, int | None]:
+    # Built once (the gateway claims many times a second); the ids are a parameter.
+    return (
+        sa.select(
+            Message.id,
+            Message.source,
+            Message.destination,
+            Message.body,
+            Message.parts_count,
+            Message.traffic,
+            Message.flash,
+            Message.validity_minutes,
+        )
+        .outerjoin(Campaign, Campaign.id == Message.campaign_id)
+        .where(
+            in_values(Message.id, "ids", dialect),
+            Message.state == PartState.QUEUED,
+            # A paused or cancelled campaign's messages wait (resume publishes them again).
+            sa.or_(Message.campaign_id.is_(None), Campaign.state.not_in(HELD_CAMPAIGNS)),
+        )
+        .order_by(Message.id)
+    )
+
+
+def _mark_submitting(session: Session, message_ids: list[int], now: datetime) -> set[int]:
+    """Mark the QUEUED parts of these messages SUBMITTING, then the messages whose parts
+    were taken; returns those messages' ids. On PostgreSQL one statement (the parts'
+    UPDATE in a WITH clause): the gateway claims after every read of its stream."""
+    params = {"ids": message_ids, "now": now}
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return set(session.scalars(_mark_submitting_pg(), params))
+    ids = set(session.scalars(_parts_submitting(dialect), params))
+    if ids:
+        session.execute(_messages_submitting(dialect), {"ids": list(ids), "now": now})
+    return ids
+
+
+@functools.cache
+def _parts_submitting(dialect: str) -> sa.Update:
+    return (
+        sa.update(MessagePart)
+        .where(in_values(MessagePart.message_id, "ids", dialect))
+        .where(MessagePart.state == PartState.QUEUED)
+        .values(state=PartState.SUBMITTING, submitted_at=sa.bindparam("now"))
+        .returning(MessagePart.message_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _messages_submitting(dialect: str, taken: sa.ColumnElement[bool] | None = None) -> sa.Update:
+    return (
+        sa.update(Message)
+        .where(in_values(Message.id, "ids", dialect) if taken is None else taken)
+        .values(
+            state=PartState.SUBMITTING,
+            submitted_at=sa.func.coalesce(Message.submitted_at, sa.bindparam("now")),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+@functools.cache
+def _mark_submitting_pg() -> sa.Executable:
+    taken = _parts_submitting("postgresql").cte("taken")
+    messages = _messages_submitting("postgresql", Message.id.in_(sa.select(taken.c.message_id)))
+    return messages.returning(Message.id)
 
 
 def match_parts(session: Session, claimed: Claimed, count: int) -> None:

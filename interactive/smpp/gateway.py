@@ -1,12 +1,15 @@
 """``interactive gateway run NAME``: one process owns the bind(s) of one SMSC connection.
 
-Three kinds of threads: the SMPP session's own (see ``session``); a *feeder* that claims
+Four kinds of threads: the SMPP session's own (see ``session``); a *feeder* that claims
 message ids from the connection's outbound stream, marks them SUBMITTING (committed before
 anything is written to the SMSC), re-checks suppression, and hands the parts to the
-session; and a *store* thread that every few milliseconds stores submit results, receipts
-and MOs in one transaction (``gateway_store``) and only then acknowledges them: new MOs
-go on the router's stream, then the deliver_sm_resp goes to the SMSC, and the stream entry
-of a message whose parts all have an outcome is acknowledged.
+session; a *store* thread that stores submit results and receipts in one transaction
+(``gateway_store``) every 100 ms, or sooner once receipts fill half the window, and only
+then acknowledges them (the deliver_sm_resp of each receipt, the stream entry of a message
+whose parts all have an outcome); and an *MO* thread that stores customers' messages as
+they come, puts them on the router's stream and then answers their deliver_sm. MOs have a
+lane of their own because a reply is waited for: an MO is never held behind a batch of
+receipts and submit results.
 
 A stream entry is acknowledged only after its message's outcome is stored; a gateway that
 dies leaves its entries pending, and the next one re-claims them (a message already past
@@ -23,6 +26,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import redis
 from flask import Flask
@@ -34,7 +38,7 @@ from interactive.outbound import service as outbound
 from interactive.outbound.models import Traffic
 from interactive.smpp.client import SmppClient
 from interactive.smpp.config import SmppConnection
-from interactive.smpp.gateway_store import Batch, GatewayStore, Stored
+from interactive.smpp.gateway_store import Batch, GatewayStore, Stored, is_mo
 from interactive.smpp.messages import InboundMessage as Pdu
 from interactive.smpp.messages import Responder, SubmitPart, SubmitResult
 from interactive.smpp.parts import build_submit_parts, relative_validity
@@ -44,8 +48,16 @@ log = logging.getLogger(__name__)
 
 GROUP = "gateway"
 STORE_BATCH = 2000
+#: Submit results and receipts are stored at most this often: nobody waits for them (MOs
+#: have their own lane), and fewer, larger transactions leave the CPU to the MO path…
+REPORTS_EVERY_S = 0.1
+#: …unless this share of the connection's window of receipts is waiting for its
+#: deliver_sm_resp: an SMSC's window of unanswered deliver_sm holds MOs too.
+REPORTS_WINDOW_SHARE = 0.5
 RETRY_DELAY_S = 5.0
 STATUS_EVERY_S = 1.0
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -81,6 +93,7 @@ class Gateway:
         self.store = GatewayStore(app, connection)
         self.session = SmppClient(connection, self._on_result, self._on_deliver)
         self.events: queue.Queue[SubmitResult | tuple[Pdu, Responder]] = queue.Queue()
+        self.mos: queue.Queue[tuple[Pdu, Responder]] = queue.Queue()
         self.max_in_flight = max_in_flight
         self._pending: dict[int, _Pending] = {}
         self._delayed: list[tuple[float, str, int]] = []  # (due, entry id, message id)
@@ -88,6 +101,10 @@ class Gateway:
         self._informational: set[int] = set()
         self._lock = threading.Condition()
         self._retry: Batch = Batch()
+        # Receipts waiting for the store thread; ``_flush`` ends its pause early.
+        self._receipts_waiting = 0
+        self._receipts_limit = max(1, int(connection.window * REPORTS_WINDOW_SHARE))
+        self._flush = threading.Event()
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -112,9 +129,11 @@ class Gateway:
         store_stop = threading.Event()
         feeder = threading.Thread(target=self._feed, args=(feeder_stop,), name="gateway-feed")
         storer = threading.Thread(target=self._store_loop, args=(store_stop,), name="gateway-store")
+        mo_storer = threading.Thread(target=self._mo_loop, args=(store_stop,), name="gateway-mo")
         self.session.start()
         feeder.start()
         storer.start()
+        mo_storer.start()
         log.info("smpp %s: gateway started stream=%s", self.connection.name, self.stream)
         try:
             while not stop.wait(STATUS_EVERY_S):
@@ -128,7 +147,9 @@ class Gateway:
             # Unbinds; parts never written come back NOT_SENT and return to the queue.
             self.session.stop()
             store_stop.set()
+            self._flush.set()
             storer.join()
+            mo_storer.join()
             self._publish_status()
             log.info("smpp %s: gateway stopped", self.connection.name)
 
@@ -138,7 +159,14 @@ class Gateway:
         self.events.put(result)
 
     def _on_deliver(self, message: Pdu, responder: Responder) -> int | None:
+        if is_mo(message):
+            self.mos.put((message, responder))
+            return None  # answered by the MO thread once stored
         self.events.put((message, responder))
+        with self._lock:
+            self._receipts_waiting += 1
+            if self._receipts_waiting >= self._receipts_limit:
+                self._flush.set()
         return None  # answered by the store thread once stored
 
     # --- feeder -----------------------------------------------------------------------
@@ -248,17 +276,21 @@ class Gateway:
         count = len(numbers)
         return {n for i, n in enumerate(numbers) if flags[i] or flags[count + i]}
 
-    # --- store thread -----------------------------------------------------------------
+    # --- store threads ----------------------------------------------------------------
 
     def _store_loop(self, stop: threading.Event) -> None:
+        """Submit results and receipts: store, then acknowledge."""
+        started = time.monotonic()
         while True:
-            batch = self._collect(stop)
+            self._flush.wait(max(0.0, REPORTS_EVERY_S - (time.monotonic() - started)))
+            if not stop.is_set():
+                self._flush.clear()
+            batch = self._collect()
             if not batch:
                 if stop.is_set() and self.events.empty():
                     return
-                if not len(self.store.reassembler):
-                    continue
-                # Quiet line, MO parts waiting: a commit delivers the timed-out ones.
+                continue
+            started = time.monotonic()
             try:
                 stored = self.store.store(batch)
             except Exception:
@@ -268,32 +300,41 @@ class Gateway:
                 self._retry.results.extend(batch.results)
                 stop.wait(0.5)
                 continue
-            self._hand_to_router(stored.inbound_ids)
             self.store.acknowledge(batch, ok=True)
             self._after_commit(batch, stored)
 
-    def _collect(self, stop: threading.Event) -> Batch:
+    def _mo_loop(self, stop: threading.Event) -> None:
+        """MOs: store, hand to the router, then answer the SMSC."""
+        while True:
+            batch = Batch(delivers=_drain(self.mos))
+            if not batch:
+                if stop.is_set() and self.mos.empty():
+                    return
+                if not len(self.store.reassembler):
+                    continue
+                # Quiet line, MO parts waiting: a commit delivers the timed-out ones.
+            try:
+                stored = self.store.store_mos(batch)
+            except Exception:
+                log.exception("smpp %s: storing MOs failed", self.connection.name)
+                self.store.acknowledge(batch, ok=False)
+                stop.wait(0.5)
+                continue
+            self._hand_to_router(stored.inbound_ids)
+            self.store.acknowledge(batch, ok=True)
+
+    def _collect(self) -> Batch:
         batch, self._retry = self._retry, Batch()
         if self.connection.resend_unknown_informational:
             with self._lock:
                 batch.resend_unknown = frozenset(self._informational)
-        try:
-            first = self.events.get(timeout=0.2)
-        except queue.Empty:
-            return batch
-        # Natural group commit: whatever arrived while the last batch was being stored goes
-        # into this one; a lone event is stored at once instead of waiting for company.
-        items = [first]
-        while len(items) < STORE_BATCH:
-            try:
-                items.append(self.events.get_nowait())
-            except queue.Empty:
-                break
-        for item in items:
+        for item in _drain(self.events):
             if isinstance(item, SubmitResult):
                 batch.results.append(item)
             else:
                 batch.delivers.append(item)
+        with self._lock:
+            self._receipts_waiting -= len(batch.delivers)
         return batch
 
     def _after_commit(self, batch: Batch, stored: Stored) -> None:
@@ -369,6 +410,22 @@ class Gateway:
             return int(self.redis.xlen(self.stream))
         except redis.RedisError:
             return -1
+
+
+def _drain(events: queue.Queue[T]) -> list[T]:
+    """Whatever arrived while the last batch was being stored (a natural group commit);
+    a lone event is taken at once instead of waiting for company. Empty after 0.2 s of
+    quiet."""
+    try:
+        items = [events.get(timeout=0.2)]
+    except queue.Empty:
+        return []
+    while len(items) < STORE_BATCH:
+        try:
+            items.append(events.get_nowait())
+        except queue.Empty:
+            break
+    return items
 
 
 MAX_VALIDITY_S = 99 * 86400 - 1  # SMPP relative time holds at most 99 days

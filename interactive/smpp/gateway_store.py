@@ -1,7 +1,9 @@
-"""The gateway's group commit: submit results, receipts and MOs stored in one transaction
-every few milliseconds, and only then acknowledged (deliver_sm_resp, stream entries).
+"""The gateway's group commits, and only then the acknowledgements (deliver_sm_resp,
+stream entries). Two lanes, each in its own thread and transactions: MOs (``store_mos``),
+so that a customer's message is never held behind a batch of receipts, and submit results
+with receipts (``store``), every few milliseconds.
 
-If the transaction fails, every deliver_sm of the batch is answered with the connection's
+If a transaction fails, every deliver_sm of its batch is answered with the connection's
 ``store_failure_status`` (the SMSC retries it) and the submit results are kept for the next
 attempt: nothing is acknowledged that is not stored.
 """
@@ -65,7 +67,7 @@ _ToStore = tuple[AssembledMessage, str | None, datetime]
 
 @dataclass
 class Batch:
-    """What one group commit stores."""
+    """What one group commit stores: submit results and receipts, or MOs."""
 
     results: list[SubmitResult] = field(default_factory=list)
     delivers: list[tuple[Pdu, Responder]] = field(default_factory=list)
@@ -75,6 +77,11 @@ class Batch:
 
     def __bool__(self) -> bool:
         return bool(self.results or self.delivers)
+
+
+def is_mo(pdu: Pdu) -> bool:
+    """A deliver_sm that carries a customer's message (not a delivery receipt)."""
+    return not is_receipt(pdu.esm_class)
 
 
 @dataclass
@@ -111,15 +118,24 @@ class GatewayStore:
             return len(parts)
 
     def store(self, batch: Batch) -> Stored:
-        """One transaction for the batch; raises if it could not be committed."""
+        """Submit results and receipts in one transaction; raises if it could not be
+        committed. MOs go through ``store_mos``."""
         stored = Stored()
         with self.app.app_context(), db.transaction() as session:
             self._store_results(session, batch.results, stored, batch.resend_unknown)
-            receipts, mos = self._split_delivers(batch.delivers)
+            receipts = [self._receipt(pdu) for pdu, _responder in batch.delivers]
             stored.receipts = len(receipts)
             if receipts:
                 delivery.record_receipts(session, self.connection.name, receipts)
-            messages = self._store_mos(session, mos)
+        return stored
+
+    def store_mos(self, batch: Batch) -> Stored:
+        """The batch's MOs, and concatenated MOs whose missing parts timed out, in one
+        transaction; raises if it could not be committed. Called from one thread only
+        (the reassembler is not shared)."""
+        stored = Stored()
+        with self.app.app_context(), db.transaction() as session:
+            messages = self._store_mos(session, [pdu for pdu, _responder in batch.delivers])
             expired = self.reassembler.expire(time.monotonic())
             messages += [(m, None, datetime.now(UTC)) for m in expired]
             self._store_messages(session, messages, stored)
@@ -163,17 +179,6 @@ class GatewayStore:
         )
 
     # --- receipts and MOs -------------------------------------------------------------
-
-    def _split_delivers(
-        self, delivers: list[tuple[Pdu, Responder]]
-    ) -> tuple[list[delivery.ReceiptIn], list[Pdu]]:
-        receipts, mos = [], []
-        for pdu, _responder in delivers:
-            if is_receipt(pdu.esm_class):
-                receipts.append(self._receipt(pdu))
-            else:
-                mos.append(pdu)
-        return receipts, mos
 
     def _receipt(self, pdu: Pdu) -> delivery.ReceiptIn:
         body = pdu.message_payload or pdu.short_message

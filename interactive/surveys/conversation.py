@@ -4,10 +4,12 @@ every process that routes has them registered."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
 
 from interactive.keywords import conversations, handlers
 from interactive.keywords.handlers import Inbound
@@ -22,6 +24,27 @@ def _outbox(inbound: Inbound) -> service.Outbox:
 
 class SurveyConversation:
     name = "survey"
+
+    def candidates(self, session: Session, inbounds: Sequence[Inbound]) -> set[int]:
+        """The messages ``take`` may act on: from a sender with an open session on that
+        short code, or replying to a survey campaign's message (two queries at most for
+        the batch, instead of a locking query per message)."""
+        open_here = service.with_open_sessions(
+            session, {(i.phone, i.short_code.code) for i in inbounds}
+        )
+        found = {i.message.id for i in inbounds if (i.phone, i.short_code.code) in open_here}
+        replies = [i.message for i in inbounds if i.message.id not in found and _replies(i)]
+        campaign_ids = {m.campaign_id for m in replies}
+        if campaign_ids:
+            surveyed = set(
+                session.scalars(
+                    sa.select(Campaign.id).where(
+                        Campaign.id.in_(campaign_ids), Campaign.survey_id.is_not(None)
+                    )
+                )
+            )
+            found |= {m.id for m in replies if m.campaign_id in surveyed}
+        return found
 
     def take(self, inbound: Inbound) -> str | None:
         current = service.open_session(inbound.session, inbound.phone, inbound.short_code.code)
@@ -54,6 +77,11 @@ class SurveyConversation:
         return service.end_for_opt_out(
             inbound.session, inbound.phone, inbound.short_code.code, inbound.now
         )
+
+
+def _replies(inbound: Inbound) -> bool:
+    """The message answers one of our campaign messages (as ``_from_campaign`` needs)."""
+    return inbound.message.campaign_id is not None and inbound.message.reply_to_id is not None
 
 
 def _starts_a_survey(inbound: Inbound) -> bool:

@@ -250,6 +250,35 @@ def test_a_failed_store_makes_the_smsc_retry_and_loses_nothing(
     assert [r.text for r in _inbound(app)] == ["İPTAL"]
 
 
+def test_mos_are_stored_and_answered_while_receipts_cannot_be(
+    app: Flask, run_gateway: Callable[..., SmscSimulator]
+) -> None:
+    simulator = run_gateway(deliver_retry_delay=0.1)
+    engine = app.extensions["interactive.engine"]
+
+    def rename(old: str, new: str) -> None:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"ALTER TABLE {old} RENAME TO {new}")
+
+    rename("delivery_receipts", "delivery_receipts_away")  # storing receipts now fails
+    try:
+        message_id = queue(app, "905321234567", "Siparişiniz yolda.")
+        refused = 0x64  # the connection's store_failure_status (ESME_RX_T_APPN)
+        assert simulator.wait_for(
+            lambda: any(
+                a.status == refused for d in simulator.deliveries("receipt") for a in d.attempts
+            ),
+            timeout=15,
+        )
+        handle = simulator.inject_mo("905321234568", "4664", "KAZAN")
+        assert handle.wait(15)  # stored and answered while receipts keep failing
+        assert [r.text for r in _inbound(app)] == ["KAZAN"]
+        assert [a.status for d in simulator.deliveries("mo") for a in d.attempts] == [0]
+    finally:
+        rename("delivery_receipts_away", "delivery_receipts")
+    wait_until(lambda: message_state(app, message_id) == PartState.DELIVERED)
+
+
 def test_flash_and_validity_per_message(
     app: Flask, run_gateway: Callable[..., SmscSimulator]
 ) -> None:
