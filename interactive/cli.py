@@ -178,6 +178,7 @@ def db_current() -> None:
 
 
 def _register_feature_commands() -> None:
+    from interactive.analytics.cli import rollups
     from interactive.keywords.cli import router
     from interactive.smpp.cli import gateway, simulator
     from interactive.web.cli import users
@@ -186,6 +187,7 @@ def _register_feature_commands() -> None:
     cli.add_command(users)
     cli.add_command(gateway)
     cli.add_command(simulator)
+    cli.add_command(rollups)
 
 
 _register_feature_commands()

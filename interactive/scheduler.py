@@ -34,6 +34,7 @@ FEATURE_JOB_MODULES = (
     "interactive.keywords.jobs",
     "interactive.surveys.jobs",
     "interactive.bookings.jobs",
+    "interactive.analytics.jobs",
 )
 
 LOCK_TTL_MS = 15_000

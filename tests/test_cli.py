@@ -64,3 +64,16 @@ def test_users_create_list_and_set_password(scratch_url: str, tmp_path: Path) ->
     assert "password too short" in reset.stderr
     missing = _run(env, "users", "set-password", "nobody@example.com")
     assert missing.returncode == 1
+
+
+def test_rollups_rebuild(scratch_url: str, tmp_path: Path) -> None:  # noqa: F811
+    migrate.upgrade(scratch_url)
+    env = clean_env()
+    env.update(
+        INTERACTIVE_DATABASE_URL=scratch_url,
+        INTERACTIVE_INSTANCE_PATH=str(tmp_path),
+        INTERACTIVE_LOG_LEVEL="warning",
+    )
+    rebuilt = _run(env, "rollups", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert rebuilt.stdout.startswith("rebuilt 0 campaigns and 0 standalone links in ")

@@ -1,7 +1,7 @@
 """Attribution: which contact, message, campaign, variant and link a conversion follows.
 
-Rules (``ATTRIBUTION_WINDOW`` is 7 days after the click; campaigns have no window of their
-own yet, so every goal uses this default):
+Rules (the window is the campaign's ``attribution_days`` after the click, 7 by default and
+at most ``MAX_WINDOW``; a link or message of no campaign uses ``ATTRIBUTION_WINDOW``):
 
 - **Click token** (``ic``, appended by the redirect): that click's link. The browser keeps
   the token of the last landing it saw (``ic.js`` overwrites it), so this is the last click.
@@ -9,9 +9,9 @@ own yet, so every goal uses this default):
   the conversion, or from the link's creation when it has no click.
 - **Message id**: that outbound message, measured from the last click on its links, or
   from its submission (creation when not submitted).
-- **Phone** (a contact): the contact's last human click on a campaign link within the
-  window (last click wins), else the contact's latest campaign message submitted within
-  the window.
+- **Phone** (a contact): the contact's last human click on a campaign link within that
+  campaign's window (last click wins), else the contact's latest campaign message
+  submitted within its campaign's window.
 
 A conversion later than the window (or more than ``CLOCK_SKEW`` before its click) keeps
 only the contact; one whose identifiers name nothing keeps nothing. Both are stored and
@@ -38,7 +38,7 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from interactive.outbound.models import Message
+from interactive.outbound.models import Campaign, Message
 from interactive.redis_store import get_redis, key
 from interactive.shortlinks import clicks
 from interactive.shortlinks.models import Click, ClickKind, Link
@@ -46,6 +46,9 @@ from interactive.shortlinks.models import Click, ClickKind, Link
 log = logging.getLogger(__name__)
 
 ATTRIBUTION_WINDOW = timedelta(days=7)
+MAX_WINDOW = timedelta(days=90)  # the longest a campaign may set
+# Candidates looked at for a phone (newest first) before giving up on the click path.
+PHONE_CANDIDATES = 50
 # Shops' clocks differ from ours: a conversion this much before its click still counts.
 CLOCK_SKEW = timedelta(minutes=5)
 STREAM_SCAN_LIMIT = 10_000
@@ -74,8 +77,26 @@ class ClickRef:
     clicked_at: datetime
 
 
-def _within(reference: datetime, occurred_at: datetime) -> bool:
-    return reference - CLOCK_SKEW <= occurred_at <= reference + ATTRIBUTION_WINDOW
+def _within(
+    reference: datetime, occurred_at: datetime, window: timedelta = ATTRIBUTION_WINDOW
+) -> bool:
+    return reference - CLOCK_SKEW <= occurred_at <= reference + window
+
+
+def _windows(session: Session, campaign_ids: set[int | None]) -> dict[int | None, timedelta]:
+    """The attribution window of each campaign (None: no campaign, the default)."""
+    windows: dict[int | None, timedelta] = {None: ATTRIBUTION_WINDOW}
+    ids = {c for c in campaign_ids if c is not None}
+    if ids:
+        rows = session.execute(
+            sa.select(Campaign.id, Campaign.attribution_days).where(Campaign.id.in_(ids))
+        )
+        windows.update({cid: timedelta(days=days) for cid, days in rows})
+    return windows
+
+
+def window_of(session: Session, campaign_id: int | None) -> timedelta:
+    return _windows(session, {campaign_id}).get(campaign_id, ATTRIBUTION_WINDOW)
 
 
 # --- click tokens ---------------------------------------------------------------------------
@@ -155,7 +176,7 @@ def by_click(session: Session, click: ClickRef, occurred_at: datetime) -> Attrib
     link = session.get(Link, click.link_id)
     if link is None:
         return NONE
-    if not _within(click.clicked_at, occurred_at):
+    if not _within(click.clicked_at, occurred_at, window_of(session, link.campaign_id)):
         return Attribution(contact_id=link.contact_id)
     return _link_attribution(link)
 
@@ -176,7 +197,7 @@ def by_link(session: Session, link_id: int, link_secret: int, occurred_at: datet
         return NONE
     click = _last_click(session, Click.link_id == link.id, occurred_at)
     reference = click[1] if click is not None else link.created_at
-    if not _within(reference, occurred_at):
+    if not _within(reference, occurred_at, window_of(session, link.campaign_id)):
         return Attribution(contact_id=link.contact_id)
     return _link_attribution(link)
 
@@ -189,7 +210,7 @@ def by_message(session: Session, message_id: int, occurred_at: datetime) -> Attr
     links = sa.select(Link.id).where(Link.message_id == message.id)
     click = _last_click(session, Click.link_id.in_(links), occurred_at)
     reference = click[1] if click is not None else (message.submitted_at or message.created_at)
-    if not _within(reference, occurred_at):
+    if not _within(reference, occurred_at, window_of(session, message.campaign_id)):
         return Attribution(contact_id=message.contact_id)
     return Attribution(
         contact_id=message.contact_id,
@@ -202,8 +223,10 @@ def by_message(session: Session, message_id: int, occurred_at: datetime) -> Attr
 
 def by_contact(session: Session, contact_id: int, occurred_at: datetime) -> Attribution:
     """A conversion that names a contact (by phone): its last human click on a campaign
-    link within the window, else its latest campaign message submitted within it."""
-    earliest = occurred_at - ATTRIBUTION_WINDOW
+    link within that campaign's window, else its latest campaign message submitted within
+    its campaign's window."""
+    earliest = occurred_at - MAX_WINDOW
+    latest = occurred_at + CLOCK_SKEW
     # Through the contact's messages: messages.contact_id, links.message_id and
     # clicks (link_id, clicked_at) are indexed; clicks.contact_id is not.
     links = (
@@ -211,38 +234,43 @@ def by_contact(session: Session, contact_id: int, occurred_at: datetime) -> Attr
         .join(Message, Message.id == Link.message_id)
         .where(Message.contact_id == contact_id, Message.campaign_id.is_not(None))
     )
-    click = session.execute(
-        sa.select(Click.link_id)
+    clicks = session.execute(
+        sa.select(Click.link_id, Click.clicked_at, Click.campaign_id)
         .where(
             Click.link_id.in_(links),
             Click.kind == ClickKind.HUMAN,
-            Click.clicked_at.between(earliest, occurred_at + CLOCK_SKEW),
+            Click.clicked_at.between(earliest, latest),
         )
         .order_by(Click.clicked_at.desc(), Click.id.desc())
-        .limit(1)
-    ).first()
-    if click is not None:
-        link = session.get(Link, click[0])
-        if link is not None:
-            return _link_attribution(link)
-    message = session.scalars(
+        .limit(PHONE_CANDIDATES)
+    ).all()
+    windows = _windows(session, {c[2] for c in clicks})
+    for link_id, clicked_at, campaign_id in clicks:
+        if _within(clicked_at, occurred_at, windows.get(campaign_id, ATTRIBUTION_WINDOW)):
+            link = session.get(Link, link_id)
+            if link is not None:
+                return _link_attribution(link)
+    messages = session.scalars(
         sa.select(Message)
         .where(
             Message.contact_id == contact_id,
             Message.campaign_id.is_not(None),
-            Message.submitted_at.between(earliest, occurred_at + CLOCK_SKEW),
+            Message.submitted_at.between(earliest, latest),
         )
         .order_by(Message.submitted_at.desc(), Message.id.desc())
-        .limit(1)
-    ).first()
-    if message is None:
-        return Attribution(contact_id=contact_id)
-    return Attribution(
-        contact_id=contact_id,
-        campaign_id=message.campaign_id,
-        variant_id=message.variant_id,
-        message_id=message.id,
-    )
+        .limit(PHONE_CANDIDATES)
+    ).all()
+    windows = _windows(session, {m.campaign_id for m in messages})
+    for message in messages:
+        submitted = message.submitted_at or message.created_at
+        if _within(submitted, occurred_at, windows.get(message.campaign_id, ATTRIBUTION_WINDOW)):
+            return Attribution(
+                contact_id=contact_id,
+                campaign_id=message.campaign_id,
+                variant_id=message.variant_id,
+                message_id=message.id,
+            )
+    return Attribution(contact_id=contact_id)
 
 
 def attribute(

@@ -55,3 +55,90 @@ class Conversion(Base):
     inbound_id: Mapped[int | None] = mapped_column(BigId)  # the reply, for a reply keyword
     click_token: Mapped[str | None] = mapped_column(sa.String(32), index=True)
     order_id: Mapped[str | None] = mapped_column(sa.String(128))
+
+
+# --- rollups ---------------------------------------------------------------------------------
+#
+# What the dashboards read: small tables derived from the raw events (recipients, messages,
+# clicks, inbound messages, conversions) by ``interactive.analytics.rollups``, a campaign at a
+# time. ``variant_key`` is the variant's id, 0 for rows without a variant (recipients skipped
+# before a variant was chosen). Every figure can be recomputed from the raw events
+# (``interactive rollups rebuild``) and must come out the same.
+
+
+class CampaignHour(Base):
+    """A campaign variant's figures in one UTC hour: recipients by the hour they were
+    decided, messages by the hour they were submitted (created, while queued), clicks,
+    replies and conversions by the hour they happened; ``clickers`` and ``repliers`` count
+    people in the hour of their first human click or first reply, so their sum over any
+    range of hours counts nobody twice."""
+
+    __tablename__ = "rollup_campaign_hours"
+    __table_args__ = (sa.Index("ix_rollup_campaign_hours_hour", "hour"),)
+
+    campaign_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    variant_key: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    targeted: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    eligible: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    held_out: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    not_sent: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    sent: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    parts: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    delivered: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    failed: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    clicks_human: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    clicks_preview: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    clicks_scanner: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    clicks_head: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    clickers: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    replies: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    repliers: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    opt_outs: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    conversions: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    revenue: Mapped[Decimal] = mapped_column(sa.Numeric(16, 2), default=0)
+
+
+class CampaignBreakdown(Base):
+    """A campaign variant's counts by a key that is not a time: ``kind`` ``reason`` (why
+    recipients got no message, ``key`` the reason), ``failure`` (failed messages by error
+    code, ``key`` the code or "" when the SMSC gave none) and ``latency`` (delivered
+    messages by seconds from submission to the receipt, ``key`` the upper bound of the
+    bucket, see ``rollups.LATENCY_BUCKETS``)."""
+
+    __tablename__ = "rollup_campaign_breakdowns"
+
+    campaign_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    variant_key: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class CampaignLift(Base):
+    """A campaign's hold-out measurement: ``arm`` ``treated`` (recipients sent a message)
+    or ``control`` (the hold-out group), how many there are and how many converted within
+    the campaign's attribution window after they were decided (by contact, whether or not
+    the conversion is attributed to a message: the control group got none)."""
+
+    __tablename__ = "rollup_campaign_lift"
+
+    campaign_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    arm: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    members: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    converters: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class LinkHour(Base):
+    """A standalone link's clicks in one UTC hour, by kind (campaign links are counted in
+    ``rollup_campaign_hours``)."""
+
+    __tablename__ = "rollup_link_hours"
+    __table_args__ = (sa.Index("ix_rollup_link_hours_hour", "hour"),)
+
+    link_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    clicks_human: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    clicks_preview: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    clicks_scanner: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    clicks_head: Mapped[int] = mapped_column(sa.BigInteger, default=0)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from interactive.analytics import rollups
 from interactive.analytics.models import Conversion, ConversionSource
 from interactive.db import utcnow
 
@@ -76,7 +77,10 @@ def _insert(session: Session, conversion: NewConversion) -> int | None:
         .returning(Conversion.id)
     )
     inserted = session.execute(statement, row).first()
-    return int(inserted[0]) if inserted is not None else None
+    if inserted is None:
+        return None
+    rollups.touch(session, campaigns=[conversion.campaign_id])
+    return int(inserted[0])
 
 
 def counts(session: Session, campaign_id: int) -> list[tuple[int | None, int, Decimal]]:

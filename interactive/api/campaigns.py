@@ -122,6 +122,7 @@ def campaign_out(campaign: Campaign) -> dict[str, Any]:
             **{key: list(audience.get(key, [])) for key in campaigns.AUDIENCE_KEYS}
         ),
         holdout_percent=campaign.holdout_percent,
+        attribution_days=campaign.attribution_days,
         send_at=campaign.send_at,
         time_zone=campaign.time_zone,
         recurrence=campaign.recurrence,
@@ -159,6 +160,7 @@ def _fields_of(campaign: Campaign) -> dict[str, Any]:
         "goal_value": campaign.goal_value,
         "audience": {key: list(audience.get(key, [])) for key in campaigns.AUDIENCE_KEYS},
         "holdout_percent": campaign.holdout_percent,
+        "attribution_days": campaign.attribution_days,
         "send_at": campaign.send_at,
         "time_zone": campaign.time_zone,
         "recurrence": campaign.recurrence.value,
@@ -225,6 +227,7 @@ def _campaign_input(fields: dict[str, Any]) -> campaigns.CampaignInput:
         brand_id=fields["brand_id"],
         audience={key: list(fields["audience"].get(key, [])) for key in campaigns.AUDIENCE_KEYS},
         holdout_percent=fields["holdout_percent"],
+        attribution_days=fields["attribution_days"],
         send_at=fields["send_at"],
         time_zone=fields["time_zone"],
         recurrence=Recurrence(fields["recurrence"]),

@@ -484,6 +484,12 @@ class CampaignIn(BaseModel):
     goal_value: GoalValue | None = None
     audience: AudienceIn = Field(default_factory=AudienceIn)
     holdout_percent: JsonInt = Field(default=0, ge=0, le=50)
+    attribution_days: JsonInt = Field(
+        default=7,
+        ge=1,
+        le=90,
+        description="Conversions count up to this many days after the click (last click wins).",
+    )
     send_at: OffsetDateTime | None = Field(default=None, description="Null: when scheduled.")
     time_zone: TimezoneName = "Europe/Istanbul"
     recurrence: RecurrenceName = "none"
@@ -514,6 +520,7 @@ class CampaignPatch(BaseModel):
     goal_value: GoalValue | None = None
     audience: AudienceIn = None  # type: ignore[assignment]
     holdout_percent: JsonInt = Field(default=None, ge=0, le=50)  # type: ignore[assignment]
+    attribution_days: JsonInt = Field(default=None, ge=1, le=90)  # type: ignore[assignment]
     send_at: OffsetDateTime | None = None
     time_zone: TimezoneName = None  # type: ignore[assignment]
     recurrence: RecurrenceName = None  # type: ignore[assignment]
@@ -556,6 +563,7 @@ class CampaignOut(BaseModel):
     goal_value: str | None
     audience: AudienceOut
     holdout_percent: int
+    attribution_days: int
     send_at: datetime | None
     time_zone: str
     recurrence: Recurrence

@@ -38,6 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from interactive.analytics import rollups
 from interactive.contacts import phones
 from interactive.contacts.models import Brand, Contact
 from interactive.db import array_params, bulk_update, in_values, unnest_rows, utcnow
@@ -229,6 +230,7 @@ def route(
         handlers.send_replies(inbounds)
         session.flush()
         _write_routing(session, messages)
+    rollups.touch(session, campaigns={m.campaign_id for m in messages})
     return routed
 
 

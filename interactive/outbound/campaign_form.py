@@ -76,6 +76,9 @@ class CampaignForm(FlaskForm):
     holdout_percent = IntegerField(
         _l("Hold-out (%)"), default=0, validators=[Optional(), NumberRange(0, 50)]
     )
+    attribution_days = IntegerField(
+        _l("Attribution window (days)"), default=7, validators=[Optional(), NumberRange(1, 90)]
+    )
     validity_minutes = SelectField(_l("Validity"), coerce=_optional_int, choices=[])
     track_links = BooleanField(_l("Shorten and track links"), default=True)
     utm_source = StringField("utm_source", validators=[Optional(), Length(max=100)])
@@ -198,6 +201,7 @@ def fill(form: CampaignForm, campaign: Campaign) -> None:
         entry.form.share.data = variant.share
         entry.form.template.data = variant.template
     form.holdout_percent.data = campaign.holdout_percent
+    form.attribution_days.data = campaign.attribution_days
     form.validity_minutes.data = campaign.validity_minutes
     form.track_links.data = campaign.track_links
     for key in UTM_KEYS:
@@ -254,6 +258,7 @@ def to_input(form: CampaignForm) -> tuple[CampaignInput, list[str]]:
         brand_id=form.brand_id.data if isinstance(form.brand_id.data, int) else None,
         audience=audience,
         holdout_percent=form.holdout_percent.data or 0,
+        attribution_days=form.attribution_days.data or 7,
         send_at=send_at,
         time_zone=zone_name,
         recurrence=recurrence,

@@ -90,6 +90,7 @@ class CampaignInput:
     brand_id: int | None = None
     audience: dict[str, list[int]] = field(default_factory=dict)
     holdout_percent: int = 0
+    attribution_days: int = 7
     send_at: datetime | None = None
     time_zone: str = "Europe/Istanbul"
     recurrence: Recurrence = Recurrence.NONE
@@ -128,6 +129,7 @@ def save(
         "goal_value",
         "brand_id",
         "holdout_percent",
+        "attribution_days",
         "send_at",
         "time_zone",
         "recurrence",
@@ -177,6 +179,8 @@ def _shape_problems(data: CampaignInput) -> list[str]:
         problems.append(str(_l("A share is between 0 and 100%.")))
     if not 0 <= data.holdout_percent <= 50:
         problems.append(str(_l("The hold-out is between 0 and 50%.")))
+    if not 1 <= data.attribution_days <= 90:
+        problems.append(str(_l("The attribution window is between 1 and 90 days.")))
     try:
         ZoneInfo(data.time_zone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -176,6 +176,7 @@ class Campaign(Base):
     __tablename__ = "campaigns"
     __table_args__ = (
         sa.CheckConstraint("holdout_percent BETWEEN 0 AND 50", name="holdout_percent"),
+        sa.CheckConstraint("attribution_days BETWEEN 1 AND 90", name="attribution_days"),
         sa.CheckConstraint("rate_per_second IS NULL OR rate_per_second > 0", name="rate"),
         sa.Index("ix_campaigns_state_next_run_at", "state", "next_run_at"),
     )
@@ -192,6 +193,8 @@ class Campaign(Base):
     connection: Mapped[str] = mapped_column(sa.String(64))
     audience: Mapped[dict[str, list[int]]] = mapped_column(sa.JSON, default=dict)
     holdout_percent: Mapped[int] = mapped_column(default=0)
+    # Conversions count for the campaign this many days after the click (last click wins).
+    attribution_days: Mapped[int] = mapped_column(default=7, server_default="7")
     state: Mapped[CampaignState] = mapped_column(
         enum_by_value(CampaignState, "campaign_state"), default=CampaignState.DRAFT
     )

@@ -24,6 +24,7 @@ from flask import Flask, current_app
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from interactive.analytics import rollups
 from interactive.outbound.models import Message, PartState
 from interactive.shortlinks.classify import classify
 from interactive.shortlinks.models import (
@@ -162,7 +163,13 @@ def store(
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(table).on_conflict_do_nothing(index_elements=["token"]).returning(table.c.id)
-    return len(session.execute(statement, rows).all())
+    stored = len(session.execute(statement, rows).all())
+    rollups.touch(
+        session,
+        campaigns={row["campaign_id"] for row in rows},
+        links={row["link_id"] for row in rows if row["campaign_id"] is None},
+    )
+    return stored
 
 
 def store_now(app: Flask, click: Mapping[str, str]) -> None:
