@@ -53,6 +53,9 @@ def two_proportions(
     rate_a = successes_a / n_a if n_a else None
     rate_b = successes_b / n_b if n_b else None
     enough = n_a >= max(min_sample, 1) and n_b >= max(min_sample, 1)
+    # More successes than members (conversions counted per event, several per person, or
+    # clicks on messages whose receipt is still missing) is not a proportion: no verdict.
+    enough = enough and 0 <= successes_a <= n_a and 0 <= successes_b <= n_b
     if not enough or rate_a is None or rate_b is None:
         return TwoProportions(successes_a, n_a, successes_b, n_b, False, rate_a, rate_b)
     difference = rate_a - rate_b

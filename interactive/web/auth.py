@@ -65,6 +65,7 @@ def _handset_enabled() -> bool:
 SECTIONS: list[tuple[str, object, Permission, Callable[[], bool] | None]] = [
     ("web.dashboard", _l("Dashboard"), Permission.DASHBOARD, None),
     ("campaigns.index", _l("Campaigns"), Permission.CAMPAIGNS, None),
+    ("dashboards.overview", _l("Analytics"), Permission.ANALYTICS, None),
     ("surveys.index", _l("Surveys"), Permission.SURVEYS, None),
     ("inbox.index", _l("Inbox"), Permission.INBOX, None),
     ("bookings.index", _l("Bookings"), Permission.BOOKINGS, None),

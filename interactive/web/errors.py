@@ -45,7 +45,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> ResponseReturnValue:
-        log.error("unhandled error path=%s", request.path)
+        log.error("unhandled error path=%s", request.path, exc_info=exc)
         if request.path.startswith("/api/"):
             return api_error_response(InternalServerError())
         title, text = PAGE_TEXTS[500]

@@ -279,3 +279,8 @@ def test_each_campaign_has_its_own_attribution_window(
         assert result.contact_id == c1
         if attributed:
             assert result.campaign_id == built.campaign.id
+
+
+def test_more_successes_than_members_get_no_verdict() -> None:
+    result = stats.two_proportions(130, 120, 10, 200, min_sample=100)
+    assert not result.enough and result.p_value is None

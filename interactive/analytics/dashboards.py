@@ -1,0 +1,451 @@
+"""The analytics dashboards (under ``/analytics``): the overview, one campaign, and the
+short links' clicks.
+
+Every figure is read from the rollups through ``interactive.analytics.metrics``, never
+from the raw clicks and messages at request time. Each page answers in four shapes
+chosen by ``?format=``: the page, ``json`` (what the page polls while a campaign is
+sending: numbers, figures and table bodies), and ``csv`` / ``xlsx`` of one of its tables
+(``&table=<name>``). Filters are GET parameters: ``start`` and ``end`` (days in the
+viewer's time zone, both included), ``brand``, ``campaign`` and ``variant`` (ids); a bad
+one is reported on the page and left out, never an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    get_template_attribute,
+    jsonify,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import format_datetime, format_percent, get_timezone
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from interactive.analytics import figures, metrics, report, rollups, stats, tables
+from interactive.analytics.report import Table
+from interactive.contacts.models import Brand
+from interactive.db import db
+from interactive.outbound import labels
+from interactive.outbound.models import Campaign, CampaignState, Goal, RecipientStatus, Variant
+from interactive.redis_store import get_redis
+from interactive.web.auth import require
+from interactive.web.models import Permission
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint(
+    "dashboards",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+#: Seconds between two polls of a page while a campaign is sending.
+POLL_S = 10
+_MAX_ID = 2**31 - 1
+_FIRST_DAY, _LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return {"currency": _currency(), "zone": _zone()}
+
+
+@bp.app_template_global("analytics_cell")
+def _cell(cell: report.Cell, kind: str, currency: str) -> str:
+    return report.text(cell, kind, currency)
+
+
+# --- filters -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Chosen:
+    """The filters read from the query string, the arguments that keep them (for links
+    and exports), and what was wrong with the others."""
+
+    filters: metrics.Filters
+    args: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    campaign: Campaign | None = None
+
+
+def _day(name: str, errors: list[str]) -> date | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw[:10]) if len(raw) == 10 else None
+    except ValueError:
+        day = None
+    if day is None or not _FIRST_DAY <= day <= _LAST_DAY:
+        errors.append(_("“%(value)s” is not a date (YYYY-MM-DD).", value=raw[:40]))
+        return None
+    return day
+
+
+def _id(name: str, errors: list[str], what: str) -> int | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    if raw.isdigit() and 0 < int(raw) <= _MAX_ID:
+        return int(raw)
+    errors.append(_("Unknown %(what)s: “%(value)s”.", what=what, value=raw[:40]))
+    return None
+
+
+def _utc_midnight(day: date, zone: str) -> datetime:
+    return datetime.combine(day, time(), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def read_filters(zone: str) -> Chosen:
+    """The page's filters from ``request.args``: days in ``zone`` turned into the UTC
+    hours ``metrics`` selects ([start of the first day, start of the day after the last))."""
+    session = db.session()
+    errors: list[str] = []
+    args: dict[str, str] = {}
+    start, end = _day("start", errors), _day("end", errors)
+    if start and end and start > end:
+        errors.append(_("The start date is after the end date."))
+        start = end = None
+    brand_id = _id("brand", errors, _("brand"))
+    if brand_id is not None and session.get(Brand, brand_id) is None:
+        errors.append(_("Unknown %(what)s: “%(value)s”.", what=_("brand"), value=brand_id))
+        brand_id = None
+    campaign_id = _id("campaign", errors, _("campaign"))
+    campaign = session.get(Campaign, campaign_id) if campaign_id is not None else None
+    if campaign_id is not None and campaign is None:
+        errors.append(_("Unknown %(what)s: “%(value)s”.", what=_("campaign"), value=campaign_id))
+        campaign_id = None
+    variant_id = _id("variant", errors, _("variant"))
+    if variant_id is not None:
+        variant = session.get(Variant, variant_id)
+        if variant is None or (campaign_id is not None and variant.campaign_id != campaign_id):
+            errors.append(_("Unknown %(what)s: “%(value)s”.", what=_("variant"), value=variant_id))
+            variant_id = None
+    for name, value in (
+        ("start", start),
+        ("end", end),
+        ("brand", brand_id),
+        ("campaign", campaign_id),
+        ("variant", variant_id),
+    ):
+        if value is not None:
+            args[name] = value.isoformat() if isinstance(value, date) else str(value)
+    filters = metrics.Filters(
+        start=_utc_midnight(start, zone) if start else None,
+        end=_utc_midnight(end + timedelta(days=1), zone) if end else None,
+        brand_id=brand_id,
+        campaign_id=campaign_id,
+        variant_id=variant_id,
+    )
+    return Chosen(filters, args, errors, campaign)
+
+
+def _choices(chosen: Chosen) -> dict[str, Any]:
+    """The options of the filter form: brands, recent campaigns, the chosen campaign's
+    variants."""
+    session = db.session()
+    brands = session.execute(sa.select(Brand.id, Brand.name).order_by(Brand.name)).all()
+    campaigns = session.execute(
+        sa.select(Campaign.id, Campaign.name).order_by(Campaign.id.desc()).limit(200)
+    ).all()
+    variants = chosen.campaign.variants if chosen.campaign is not None else []
+    return {"brands": brands, "campaigns": campaigns, "variants": variants}
+
+
+# --- shared ------------------------------------------------------------------------------------
+
+
+def _zone() -> str:
+    return str(get_timezone())
+
+
+def _prices() -> metrics.Prices:
+    return metrics.Prices.of(current_app.config["SMPP_CONNECTION_LIST"])
+
+
+def _currency() -> str:
+    for connection in current_app.config.get("SMPP_CONNECTION_LIST") or ():
+        return str(getattr(connection, "currency", "") or "TRY")
+    return "TRY"
+
+
+def _refreshed() -> datetime | None:
+    try:
+        return rollups.refreshed_at(get_redis())
+    except Exception:  # the page still shows the figures it has
+        log.warning("analytics: cannot read when the rollups were refreshed", exc_info=True)
+        return None
+
+
+def _sending(chosen: Chosen | None = None, campaign_id: int | None = None) -> bool:
+    """Whether a campaign the page shows is sending (the page then polls)."""
+    query = sa.select(Campaign.id).where(Campaign.state == CampaignState.SENDING).limit(1)
+    filters = chosen.filters if chosen is not None else metrics.Filters(campaign_id=campaign_id)
+    if filters.campaign_id is not None:
+        query = query.where(Campaign.id == filters.campaign_id)
+    if filters.brand_id is not None:
+        query = query.where(Campaign.brand_id == filters.brand_id)
+    return db.session().scalar(query) is not None
+
+
+def _campaign_urls(campaign_id: int) -> dict[str, str | None]:
+    """Where the rows behind a campaign's numbers are listed, for this viewer."""
+    urls: dict[str, str | None] = {}
+    if current_user.can(Permission.CAMPAIGNS):
+
+        def recipients(**args: Any) -> str:
+            return url_for("campaigns.show", campaign_id=campaign_id, _anchor="recipients", **args)
+
+        urls.update(
+            targeted=recipients(),
+            sent=recipients(status=RecipientStatus.QUEUED.value),
+            delivered=recipients(status=RecipientStatus.QUEUED.value),
+            failed=recipients(status=RecipientStatus.QUEUED.value),
+            held_out=recipients(status=RecipientStatus.HELD_OUT.value),
+            not_sent=recipients(status=RecipientStatus.SKIPPED.value),
+        )
+    if current_user.can(Permission.INBOX):
+        inbox = url_for("inbox.index", campaign=campaign_id, state="all")
+        urls.update(replies=inbox, opt_outs=inbox)
+    return urls
+
+
+def _dashboard_url(campaign_id: int) -> str:
+    return url_for("dashboards.campaign", campaign_id=campaign_id)
+
+
+def _campaign_page_url(campaign_id: int) -> str:
+    if not current_user.can(Permission.CAMPAIGNS):
+        return _dashboard_url(campaign_id)
+    return url_for("campaigns.show", campaign_id=campaign_id)
+
+
+@dataclass
+class Page:
+    """What one dashboard shows: key figures, figures by name, tables by name."""
+
+    cards: list[list[tables.KeyFigure]]
+    figures: dict[str, dict[str, Any] | None]
+    tables: dict[str, Table]
+    live: bool
+
+
+def _respond(page: Page, template: str, export_name: str, **context: Any) -> ResponseReturnValue:
+    kind = request.args.get("format", "html")
+    if kind in ("csv", "xlsx"):
+        table = page.tables.get(request.args.get("table", ""))
+        if table is None:
+            abort(404)
+        return _export(table, kind, f"{export_name}-{table.name}.{kind}")
+    if kind == "json":
+        return jsonify(_payload(page))
+    endpoint = request.endpoint or "dashboards.overview"
+    view_args: dict[str, Any] = request.view_args or {}
+    args: dict[str, Any] = {k: v for k, v in request.args.items() if k not in ("format", "table")}
+
+    def export_url(kind: str, table: str) -> str:
+        return url_for(endpoint, **view_args, **args, format=kind, table=table)
+
+    return render_template(
+        template,
+        page=page,
+        refreshed=_refreshed(),
+        poll_url=url_for(endpoint, **view_args, **args, format="json"),
+        export_url=export_url,
+        poll_ms=POLL_S * 1000,
+        **context,
+    )
+
+
+def _payload(page: Page) -> dict[str, Any]:
+    """The polled JSON: formatted numbers, figures and the tables' rendered bodies."""
+    body: Callable[..., str] = get_template_attribute("analytics/_macros.html", "table_body")
+    currency = _currency()
+    numbers = {f.key: report.text(f.value, f.kind, currency) for card in page.cards for f in card}
+    refreshed = _refreshed()
+    return {
+        "live": page.live,
+        "numbers": numbers,
+        "figures": page.figures,
+        "tables": {name: str(body(t, currency)) for name, t in page.tables.items()},
+        "refreshed": refreshed.isoformat() if refreshed else None,
+        "refreshed_text": _(
+            "Figures as of %(when)s; they are updated every few seconds.",
+            when=format_datetime(refreshed, "short"),
+        )
+        if refreshed
+        else _("Figures have not been computed yet."),
+    }
+
+
+def _export(table: Table, kind: str, name: str) -> ResponseReturnValue:
+    log.info("analytics table exported table=%s kind=%s by=%s", table.name, kind, current_user.id)
+    if kind == "xlsx":
+        return send_file(
+            report.as_xlsx(table), mimetype=XLSX, as_attachment=True, download_name=name
+        )
+    return Response(
+        report.as_csv(table),
+        mimetype="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+@bp.route("/")
+@require(Permission.ANALYTICS)
+def overview() -> ResponseReturnValue:
+    session = db.session()
+    zone = _zone()
+    chosen = read_filters(zone)
+    prices = _prices()
+    total = metrics.totals(session, chosen.filters, prices)
+    days = metrics.series(session, chosen.filters, prices, zone)
+    campaigns = metrics.by_campaign(session, chosen.filters, prices)
+    urls = _campaign_urls(chosen.filters.campaign_id) if chosen.filters.campaign_id else {}
+    cards = tables.key_figures(total, urls)
+    page = Page(
+        cards=cards,
+        figures={
+            "activity": figures.activity_figure(days) if days else None,
+            "opt_outs": figures.opt_out_figure(days) if days else None,
+            "top_conversion": figures.top_campaigns_figure(campaigns, "conversion_rate"),
+            "top_revenue": figures.top_campaigns_figure(campaigns, "revenue"),
+        },
+        tables={
+            t.name: t
+            for t in (
+                tables.summary_table(cards),
+                tables.daily_table(days),
+                tables.top_table(campaigns, "conversion_rate", _dashboard_url),
+                tables.top_table(campaigns, "revenue", _dashboard_url),
+                tables.campaigns_table(campaigns, _dashboard_url, _campaign_page_url),
+            )
+        },
+        live=_sending(chosen),
+    )
+    return _respond(page, "analytics/overview.html", "analytics", chosen=chosen, **_choices(chosen))
+
+
+@bp.route("/campaigns/<int:campaign_id>")
+@require(Permission.ANALYTICS)
+def campaign(campaign_id: int) -> ResponseReturnValue:
+    session = db.session()
+    found = session.get(Campaign, campaign_id)
+    if found is None:
+        abort(404)
+    prices = _prices()
+    total = metrics.totals(session, metrics.Filters(campaign_id=found.id), prices)
+    by_variant = metrics.by_variant(session, metrics.Filters(campaign_id=found.id), prices)
+    since = metrics.hours_since_send(session, found.id, prices)
+    latency = metrics.breakdown(session, found.id, "latency")
+    reasons = metrics.breakdown(session, found.id, "reason")
+    failures = metrics.breakdown(session, found.id, "failure")
+    lift = metrics.lift(session, found.id)
+    goal_metric = "ctr" if found.goal == Goal.CLICKS else "conversion"
+    comparisons = metrics.compare_variants(found.variants, by_variant, goal_metric)
+    urls = _campaign_urls(found.id)
+    can_list = current_user.can(Permission.CAMPAIGNS)
+
+    def reason_url(key: str) -> str | None:
+        if not can_list:
+            return None
+        return url_for("campaigns.show", campaign_id=found.id, reason=key, _anchor="recipients")
+
+    bounds = rollups.LATENCY_BUCKETS
+    page = Page(
+        cards=tables.key_figures(total, urls),
+        figures={
+            "funnel": figures.funnel_figure(total) if total.targeted else None,
+            "since_send": figures.since_send_figure(since) if since else None,
+            "latency": figures.latency_figure(latency, bounds) if latency else None,
+            "clicks": figures.click_kinds_figure(total) if total.clicks_raw else None,
+        },
+        tables={
+            t.name: t
+            for t in (
+                tables.funnel_table(total, urls),
+                tables.variants_table([(v.id, v.label) for v in found.variants], by_variant),
+                tables.significance_table(comparisons),
+                tables.lift_table(lift, urls),
+                tables.hours_table(since),
+                tables.latency_table(latency, bounds),
+                tables.clicks_table(total),
+                tables.reasons_table(
+                    reasons, lambda key: labels.label(labels.REASONS, key), reason_url
+                ),
+                tables.failures_table(failures, urls.get("failed")),
+                tables.replies_table(total, urls),
+            )
+        },
+        live=found.state == CampaignState.SENDING,
+    )
+    return _respond(
+        page,
+        "analytics/campaign.html",
+        f"campaign-{found.id}",
+        campaign=found,
+        goal_metric=goal_metric,
+        min_sample=metrics.MIN_SAMPLE,
+        confidence=format_percent(stats.CONFIDENCE),
+        lift=lift,
+        comparisons=comparisons,
+        campaign_url=_campaign_page_url(found.id) if can_list else None,
+        state_label=labels.label(labels.STATES, found.state),
+        goal_label=labels.label(labels.GOALS, found.goal),
+    )
+
+
+@bp.route("/links")
+@require(Permission.ANALYTICS)
+def links() -> ResponseReturnValue:
+    session = db.session()
+    zone = _zone()
+    chosen = read_filters(zone)
+    days = metrics.link_series(session, chosen.filters, zone)
+    url = url_for("shortlinks.index") if current_user.can(Permission.LINKS) else None
+    total = metrics.Totals()
+    for _when, counts in days:
+        for kind in figures.CLICK_KINDS:
+            setattr(total, kind, getattr(total, kind) + counts.get(kind, 0))
+    cards = [
+        [
+            tables.KeyFigure("clicks_raw", _("All clicks"), total.clicks_raw, "count", url),
+            tables.KeyFigure("bot_share", _("Bot share"), total.bot_share, "rate"),
+        ],
+        *(
+            [tables.KeyFigure(kind, figures.kind_label(kind), getattr(total, kind), "count", url)]
+            for kind in figures.CLICK_KINDS
+        ),
+    ]
+    page = Page(
+        cards=cards,
+        figures={"clicks": figures.link_clicks_figure(days) if days else None},
+        tables={"clicks": tables.link_clicks_table(days, url)},
+        live=_sending(chosen),
+    )
+    return _respond(
+        page, "analytics/links.html", "analytics-links", chosen=chosen, **_choices(chosen)
+    )

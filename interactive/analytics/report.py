@@ -1,0 +1,203 @@
+"""The dashboards' tables: one shape for the page, its polled JSON and its CSV and XLSX
+exports, so that a download always holds the rows the page shows.
+
+A cell is typed (text, a count, a rate as a fraction, an amount of money, a day); each
+column says how its cells read (``kind``). On the page numbers are formatted in the
+viewer's language. In CSV every cell is text and text is neutralised so a spreadsheet
+never runs it as a formula; in XLSX numbers and days are typed cells (rates with a
+percent format) and every text is a string cell, which a spreadsheet never evaluates.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import IO, Any
+
+import xlsxwriter
+from flask_babel import format_currency, format_date, format_decimal, format_percent, get_locale
+
+from interactive.web.csv_safe import neutralise
+
+Cell = str | int | float | Decimal | date | None
+
+#: How a column's cells read: ``text``, ``count``, ``rate`` (a fraction shown in percent),
+#: ``money``, ``day``, ``pvalue``, or ``auto`` (by the cell's type: an int is a count, a
+#: Decimal money, a float a rate).
+KINDS = ("text", "count", "rate", "money", "day", "pvalue", "auto")
+
+
+@dataclass
+class Column:
+    key: str
+    label: str
+    kind: str = "count"
+
+
+@dataclass
+class Table:
+    """A named table; ``links`` maps (row index, column key) to the page listing the rows
+    behind that number."""
+
+    name: str
+    title: str
+    columns: list[Column]
+    rows: list[list[Cell]] = field(default_factory=list)
+    links: dict[tuple[int, str], str] = field(default_factory=dict)
+
+    def add(self, cells: list[Cell], links: Mapping[str, str | None] | None = None) -> None:
+        index = len(self.rows)
+        self.rows.append(cells)
+        for key, url in (links or {}).items():
+            if url:
+                self.links[(index, key)] = url
+
+    def link(self, index: int, key: str) -> str | None:
+        return self.links.get((index, key))
+
+
+# --- formatting for the page -------------------------------------------------------------------
+
+
+def percent(value: float | None) -> str:
+    """A rate in the viewer's language with one decimal ("40.0%", "%40,0"), "—" for none."""
+    if value is None:
+        return "—"
+    locale = get_locale()
+    pattern = locale.percent_formats[None].pattern if locale else "#,##0%"
+    return str(format_percent(value, format=pattern.replace("#,##0", "#,##0.0", 1)))
+
+
+def count(value: int | None) -> str:
+    return "—" if value is None else str(format_decimal(value))
+
+
+def money(value: Decimal | None, currency: str) -> str:
+    return "—" if value is None else str(format_currency(value, currency))
+
+
+def pvalue(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value < 0.001:
+        return "< " + str(format_decimal(0.001, format="0.000"))
+    return str(format_decimal(value, format="0.000"))
+
+
+def text(cell: Cell, kind: str, currency: str) -> str:
+    """A cell as the page shows it."""
+    if cell is None:
+        return "—"
+    if kind == "auto":
+        kind = _auto_kind(cell)
+    if kind == "rate" and isinstance(cell, int | float):
+        return percent(float(cell))
+    if kind == "money" and isinstance(cell, int | float | Decimal):
+        return money(Decimal(cell), currency)
+    if kind == "pvalue" and isinstance(cell, int | float):
+        return pvalue(float(cell))
+    if isinstance(cell, date):
+        return str(format_date(cell, "medium"))
+    if isinstance(cell, int):
+        return count(cell)
+    if isinstance(cell, float | Decimal):
+        return str(format_decimal(cell))
+    return str(cell)
+
+
+def _auto_kind(cell: Cell) -> str:
+    if isinstance(cell, bool | str):
+        return "text"
+    if isinstance(cell, int):
+        return "count"
+    if isinstance(cell, Decimal):
+        return "money"
+    if isinstance(cell, float):
+        return "rate"
+    return "text"
+
+
+# --- exports -----------------------------------------------------------------------------------
+
+
+def _csv_cell(cell: Cell) -> str:
+    if cell is None:
+        return ""
+    if isinstance(cell, str):
+        return neutralise(cell)
+    if isinstance(cell, date):
+        return cell.isoformat()
+    if isinstance(cell, float):
+        return repr(round(cell, 6))
+    return str(cell)
+
+
+def as_csv(table: Table) -> str:
+    """The table as CSV with a BOM (Excel opens UTF-8 only with one), text neutralised."""
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    writer = csv.writer(buffer)
+    writer.writerow([neutralise(c.label) for c in table.columns])
+    for row in table.rows:
+        writer.writerow([_csv_cell(c) for c in row])
+    return buffer.getvalue()
+
+
+def as_xlsx(table: Table) -> IO[bytes]:
+    """The table as an XLSX workbook in a temporary file, positioned at its start."""
+    # Returned open: the response sends it and closes it.
+    out = tempfile.TemporaryFile()  # noqa: SIM115
+    workbook = xlsxwriter.Workbook(
+        out,
+        {
+            "constant_memory": True,
+            "tmpdir": tempfile.gettempdir(),
+            "strings_to_formulas": False,
+            "strings_to_numbers": False,
+            "strings_to_urls": False,
+        },
+    )
+    worksheet = workbook.add_worksheet(sheet_name(table.title))
+    formats = {
+        "header": workbook.add_format({"bold": True}),
+        "rate": workbook.add_format({"num_format": "0.0%"}),
+        "money": workbook.add_format({"num_format": "#,##0.00"}),
+        "day": workbook.add_format({"num_format": "yyyy-mm-dd"}),
+        "pvalue": workbook.add_format({"num_format": "0.0000"}),
+    }
+    for x, column in enumerate(table.columns):
+        worksheet.write_string(0, x, column.label, formats["header"])
+    for y, row in enumerate(table.rows, start=1):
+        for x, cell in enumerate(row):
+            kind = table.columns[x].kind if x < len(table.columns) else "text"
+            if kind == "auto":
+                kind = _auto_kind(cell)
+            _write(worksheet, y, x, cell, formats.get(kind), formats["day"])
+    worksheet.freeze_panes(1, 0)
+    workbook.close()
+    out.seek(0)
+    return out
+
+
+def _write(sheet: Any, y: int, x: int, cell: Cell, style: Any, day: Any) -> None:
+    if cell is None:
+        return
+    if isinstance(cell, datetime):
+        sheet.write_datetime(y, x, cell.replace(tzinfo=None), day)
+    elif isinstance(cell, date):
+        sheet.write_datetime(y, x, cell, day)
+    elif isinstance(cell, bool | str):
+        sheet.write_string(y, x, str(cell))
+    else:
+        sheet.write_number(y, x, float(cell), style)
+
+
+def sheet_name(name: str) -> str:
+    """A worksheet name Excel accepts: 31 characters, none of ``[]:*?/\\``."""
+    cleaned = "".join(" " if c in "[]:*?/\\" else c for c in name).strip("' ")
+    return cleaned[:31] or "Sheet"
