@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import csv
 import io
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import IO, Any
 
-import xlsxwriter
 from flask_babel import format_currency, format_date, format_decimal, format_percent, get_locale
 
+from interactive.web import xlsx
 from interactive.web.csv_safe import neutralise
 
 Cell = str | int | float | Decimal | date | None
@@ -150,19 +149,13 @@ def as_csv(table: Table) -> str:
 
 def as_xlsx(table: Table) -> IO[bytes]:
     """The table as an XLSX workbook in a temporary file, positioned at its start."""
-    # Returned open: the response sends it and closes it.
-    out = tempfile.TemporaryFile()  # noqa: SIM115
-    workbook = xlsxwriter.Workbook(
-        out,
-        {
-            "constant_memory": True,
-            "tmpdir": tempfile.gettempdir(),
-            "strings_to_formulas": False,
-            "strings_to_numbers": False,
-            "strings_to_urls": False,
-        },
-    )
-    worksheet = workbook.add_worksheet(sheet_name(table.title))
+    with xlsx.workbook() as (workbook, out):
+        _fill(workbook, table)
+    return out
+
+
+def _fill(workbook: Any, table: Table) -> None:
+    worksheet = workbook.add_worksheet(xlsx.sheet_name(table.title))
     formats = {
         "header": workbook.add_format({"bold": True}),
         "rate": workbook.add_format({"num_format": "0.0%"}),
@@ -179,9 +172,6 @@ def as_xlsx(table: Table) -> IO[bytes]:
                 kind = _auto_kind(cell)
             _write(worksheet, y, x, cell, formats.get(kind), formats["day"])
     worksheet.freeze_panes(1, 0)
-    workbook.close()
-    out.seek(0)
-    return out
 
 
 def _write(sheet: Any, y: int, x: int, cell: Cell, style: Any, day: Any) -> None:
@@ -195,9 +185,3 @@ def _write(sheet: Any, y: int, x: int, cell: Cell, style: Any, day: Any) -> None
         sheet.write_string(y, x, str(cell))
     else:
         sheet.write_number(y, x, float(cell), style)
-
-
-def sheet_name(name: str) -> str:
-    """A worksheet name Excel accepts: 31 characters, none of ``[]:*?/\\``."""
-    cleaned = "".join(" " if c in "[]:*?/\\" else c for c in name).strip("' ")
-    return cleaned[:31] or "Sheet"

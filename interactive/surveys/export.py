@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import csv
 import io
-import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
 
-import xlsxwriter
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from interactive.surveys import editing, results
 from interactive.surveys.models import SessionState, Survey
+from interactive.web import xlsx
 from interactive.web.csv_safe import neutralise
 
 #: A typed cell: text, a number, a time (UTC, naive in the file) or empty.
@@ -101,20 +100,13 @@ def as_csv(rows: Iterator[list[Cell]]) -> str:
 
 def as_xlsx(rows: Iterator[list[Cell]], sheet: str) -> IO[bytes]:
     """The table as an XLSX workbook in a temporary file, positioned at its start."""
-    # Returned open: the response sends it and closes it.
-    out = tempfile.TemporaryFile()  # noqa: SIM115
-    workbook = xlsxwriter.Workbook(
-        out,
-        {
-            "constant_memory": True,
-            "tmpdir": tempfile.gettempdir(),
-            "strings_to_formulas": False,
-            "strings_to_numbers": False,
-            "strings_to_urls": False,
-            "remove_timezone": True,
-        },
-    )
-    worksheet = workbook.add_worksheet(_sheet_name(sheet))
+    with xlsx.workbook() as (workbook, out):
+        _fill(workbook, rows, sheet)
+    return out
+
+
+def _fill(workbook: Any, rows: Iterator[list[Cell]], sheet: str) -> None:
+    worksheet = workbook.add_worksheet(xlsx.sheet_name(sheet, "Survey"))
     bold = workbook.add_format({"bold": True})
     when = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
     for y, row in enumerate(rows):
@@ -128,12 +120,3 @@ def as_xlsx(rows: Iterator[list[Cell]], sheet: str) -> IO[bytes]:
             else:
                 worksheet.write_string(y, x, cell, bold if y == 0 else None)
     worksheet.freeze_panes(1, 0)
-    workbook.close()
-    out.seek(0)
-    return out
-
-
-def _sheet_name(name: str) -> str:
-    """A worksheet name Excel accepts: 31 characters, none of ``[]:*?/\\``."""
-    cleaned = "".join(" " if c in "[]:*?/\\" else c for c in name).strip("' ")
-    return cleaned[:31] or "Survey"
