@@ -18,12 +18,14 @@ Steps:
    attributed). ``--duplicates`` of them are sent again with the same order id: half right
    after the original (on another connection, so the two race), half anywhere in the run.
 3. ``interactive web`` on 127.0.0.1 (``--web-workers`` × ``--web-threads``, the API rate
-   limit lifted); a warm-up of fresh orders first, then the measured run:
-   ``--processes`` × ``--connections`` client threads, each request signed when sent
-   (HMAC-SHA256 of "timestamp.body" under the key). Latency is from sending the request to
-   reading the whole response.
+   limit lifted), and a drain process that runs ``analytics.buffer.drain`` every
+   ``buffer.DRAIN_EVERY_S`` seconds, as the ``drain-conversions`` job does; a warm-up of
+   fresh orders first, then the measured run: ``--processes`` × ``--connections`` client
+   threads, each request signed when sent (HMAC-SHA256 of "timestamp.body" under the key).
+   Latency is from sending the request to reading the whole response.
 4. Every order id must be stored once: stored conversions = unique order ids, no more, no
-   fewer; the first of each answered 201, its replays 200.
+   fewer; the first of each answered 202, its replays 200. The stored rate is the orders
+   over the time from the first request to the last order in SQL.
 
 The run's conversions, its API key and its Redis keys are removed at the end (``--keep``
 keeps the conversions).
@@ -61,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.analytics_data import DEFAULT_DATABASE, ensure_database, generate
 from interactive import migrate
+from interactive.analytics import buffer
 from interactive.app import create_app
 from interactive.db import db, make_engine
 from interactive.redis_store import get_redis
@@ -317,6 +320,28 @@ def server_cpu_s(pid: int) -> float:
     return total
 
 
+def drain_process(settings: dict[str, str], folder: Path, stop: Any) -> None:
+    """Store what the API accepted, every ``DRAIN_EVERY_S`` seconds, until ``stop``."""
+    app = create_app(settings, instance_path=folder)
+    with app.app_context():
+        while not stop.is_set():
+            started = time.monotonic()
+            buffer.drain(db.session(), get_redis())
+            db.session.remove()
+            stop.wait(max(0.0, buffer.DRAIN_EVERY_S - (time.monotonic() - started)))
+
+
+def wait_stored(engine: sa.Engine, prefix: str, unique: int, timeout_s: float = 300) -> float:
+    """Poll until every order is in SQL; the monotonic time it was seen (or the timeout)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            if _stored(connection, prefix)[1] >= unique:
+                return time.monotonic()
+        time.sleep(0.1)
+    return time.monotonic()
+
+
 # --- the run --------------------------------------------------------------------------------
 
 
@@ -354,16 +379,26 @@ def _make_key(session: Any) -> tuple[str, int]:
 
 
 def report(
-    load: Load, unique: int, replays: int, stored: tuple[int, int, int], server_cpu: float
+    load: Load,
+    unique: int,
+    replays: int,
+    stored: tuple[int, int, int],
+    server_cpu: float,
+    all_stored_at: float,
 ) -> None:
     seconds = load.finished - load.started
     ordered = sorted(load.latencies_ms)
     answered = len(ordered)
-    created = load.statuses.get(201, 0)
+    created = load.statuses.get(202, 0)
     rows, distinct, attributed = stored
     print(
         f"\nrequests: {answered:,} in {seconds:.2f} s = {answered / seconds:,.0f}/s "
-        f"({unique:,} orders + {replays:,} replays); new conversions {created / seconds:,.0f}/s"
+        f"({unique:,} orders + {replays:,} replays); accepted {created / seconds:,.0f}/s"
+    )
+    to_sql = all_stored_at - load.started
+    print(
+        f"stored in SQL: every order {to_sql:.2f} s after the first request "
+        f"= {distinct / to_sql:,.0f}/s"
     )
     if ordered:
         print(
@@ -374,7 +409,9 @@ def report(
         )
     statuses = ", ".join(f"{status}: {count:,}" for status, count in sorted(load.statuses.items()))
     print(f"answers: {statuses}; reconnects {load.reconnects}")
-    print(f"CPU seconds: gunicorn {server_cpu:.1f}, clients {load.cpu_s:.1f}")
+    print(
+        f"CPU seconds: gunicorn {server_cpu:.1f}, clients {load.cpu_s:.1f} (drain: see its process)"
+    )
     print(
         f"stored: {rows:,} conversions for {distinct:,} distinct order ids of {unique:,} sent "
         f"(duplicates {rows - distinct:,}, lost {unique - distinct:,}); attributed {attributed:,}"
@@ -415,6 +452,7 @@ def main() -> None:
     app = create_app(settings, instance_path=folder)
     run = f"pb{secrets.token_hex(3)}-"  # order ids: <run>m<n> measured, <run>w<n> warm-up
     process: subprocess.Popen[bytes] | None = None
+    drainer: Any = None
     key_id = 0
     try:
         with app.app_context():
@@ -428,6 +466,10 @@ def main() -> None:
 
         port = free_port()
         process = start_web(env, port)
+        context = multiprocessing.get_context("fork")
+        stop = context.Event()
+        drainer = context.Process(target=drain_process, args=(settings, folder, stop))
+        drainer.start()
         print(
             f"interactive web: {args.web_workers} workers × {args.web_threads} threads; clients: "
             f"{args.processes} processes × {args.connections} connections; database "
@@ -437,10 +479,17 @@ def main() -> None:
         cpu_before = server_cpu_s(process.pid)
         load = drive(port, api_key, requests, args.processes, args.connections)
         server_cpu = server_cpu_s(process.pid) - cpu_before
+        all_stored_at = wait_stored(engine, f"{run}m", len(bodies))
+        drain_cpu = server_cpu_s(drainer.pid)
+        stop.set()
+        drainer.join(timeout=30)
         with engine.connect() as connection:
             stored = _stored(connection, f"{run}m")
-        report(load, len(bodies), replays, stored, server_cpu)
+        report(load, len(bodies), replays, stored, server_cpu, all_stored_at)
+        print(f"CPU seconds: drain process {drain_cpu:.1f} (warm-up included)")
     finally:
+        if drainer is not None and drainer.is_alive():
+            drainer.terminate()
         if process is not None:
             process.terminate()
             process.wait(timeout=30)

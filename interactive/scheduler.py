@@ -35,6 +35,7 @@ FEATURE_JOB_MODULES = (
     "interactive.surveys.jobs",
     "interactive.bookings.jobs",
     "interactive.analytics.jobs",
+    "interactive.analytics.buffer",
 )
 
 LOCK_TTL_MS = 15_000

@@ -6,11 +6,13 @@ import re
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from openapi_spec_validator import validate
 
 from interactive.db import db
-from interactive.web.models import Role
+from interactive.web import service
+from interactive.web.models import ApiKey, Role
 from tests.conftest import make_api_key
 
 
@@ -45,6 +47,29 @@ def test_401_without_or_with_a_bad_key(client: Any, admin_key: str) -> None:
     _assert_error(client.get("/api/v1/me", headers=_auth("ik_nope_nope")), 401, "unauthorized")
     tampered = admin_key[:-2] + ("AA" if not admin_key.endswith("AA") else "BB")
     _assert_error(client.get("/api/v1/me", headers=_auth(tampered)), 401, "unauthorized")
+
+
+def test_a_known_key_costs_no_sql_and_its_revocation_counts_at_once(
+    app: Flask, client: Any, ctx: Any, viewer_key: str
+) -> None:
+    assert client.get("/api/v1/me", headers=_auth(viewer_key)).status_code == 200
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    engine = app.extensions["interactive.engine"]
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get("/api/v1/me", headers=_auth(viewer_key)).status_code == 200
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    assert statements == []
+    prefix = viewer_key.split("_")[1]
+    api_key = ctx.scalar(sa.select(ApiKey).where(ApiKey.prefix == prefix))
+    service.revoke_api_key(ctx, api_key)
+    ctx.commit()
+    _assert_error(client.get("/api/v1/me", headers=_auth(viewer_key)), 401, "unauthorized")
 
 
 def test_403_when_the_role_may_not(client: Any, viewer_key: str) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -12,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from interactive.analytics import rollups
 from interactive.analytics.models import Conversion, ConversionSource
-from interactive.db import utcnow
+from interactive.db import array_params, unnest_rows, utcnow
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,46 @@ def store(session: Session, conversion: NewConversion) -> tuple[Conversion, bool
     return row, new_id is not None
 
 
-def _insert(session: Session, conversion: NewConversion) -> int | None:
-    row = {
+def record_many(session: Session, conversions: Sequence[NewConversion]) -> int:
+    """Store the conversions whose idempotency keys are not known yet, in one statement
+    (flushes, never commits); returns how many were new."""
+    if not conversions:
+        return 0
+    rows = [_row(c) for c in conversions]
+    if session.get_bind().dialect.name == "postgresql":
+        names = tuple(rows[0])
+        inserted = session.execute(_insert_many_pg(names), array_params(rows, names)).all()
+    else:
+        table = _TABLE
+        statement = _statement(session, table).returning(table.c.campaign_id)
+        inserted = session.execute(statement, rows).all()
+    rollups.touch(session, campaigns=[row[0] for row in inserted])
+    return len(inserted)
+
+
+_TABLE: sa.Table = Conversion.__table__  # type: ignore[assignment]
+
+
+@functools.cache
+def _insert_many_pg(names: tuple[str, ...]) -> sa.Executable:
+    # The rows from ``unnest`` of one array per column: the same statement text whatever
+    # the number of rows (a multi-row VALUES list is new text to build and parse each time).
+    values = unnest_rows(_TABLE, names)
+    return (
+        postgresql.insert(_TABLE)
+        .from_select(names, sa.select(*(values.c[name] for name in names)))
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(_TABLE.c.campaign_id)
+    )
+
+
+def _statement(session: Session, target: Any = Conversion) -> Any:
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(target).on_conflict_do_nothing(index_elements=["idempotency_key"])
+
+
+def _row(conversion: NewConversion) -> dict[str, Any]:
+    return {
         "source": conversion.source,
         "event": conversion.event[:64],
         "value": conversion.value,
@@ -70,13 +111,12 @@ def _insert(session: Session, conversion: NewConversion) -> int | None:
         "click_token": conversion.click_token,
         "order_id": conversion.order_id,
     }
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(Conversion)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(Conversion.id)
-    )
-    inserted = session.execute(statement, row).first()
+
+
+def _insert(session: Session, conversion: NewConversion) -> int | None:
+    inserted = session.execute(
+        _statement(session).returning(Conversion.id), _row(conversion)
+    ).first()
     if inserted is None:
         return None
     rollups.touch(session, campaigns=[conversion.campaign_id])

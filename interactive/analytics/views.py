@@ -21,10 +21,11 @@ from pathlib import Path
 
 from flask import Blueprint, Response, request, send_from_directory
 
-from interactive.analytics import attribution
+from interactive.analytics import attribution, buffer
 from interactive.analytics import service as analytics
 from interactive.analytics.models import ConversionSource
-from interactive.db import db, utcnow
+from interactive.db import after_commit, db, utcnow
+from interactive.redis_store import get_redis
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,11 @@ def record_pixel(
             order_id=order_id,
         ),
     )
+    if new:
+        # A postback of the same order is then answered as a duplicate at once.
+        client = get_redis()
+        seen = buffer.seen_key(key)
+        after_commit(session, lambda: client.set(seen, "1", ex=buffer.SEEN_TTL_S))
     session.commit()
     return new
 

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from interactive.api import schemas
+from interactive.api.callers import Caller
 from interactive.api.errors import ApiError
 from interactive.api.views import MAX_ID, QUERY_PARAMETERS, api_key_required, bp, parse_body
 from interactive.contacts import bulk, consent, phones, registry, suppression
@@ -30,7 +31,7 @@ from interactive.contacts.models import (
     SuppressionReason,
 )
 from interactive.db import db
-from interactive.web.models import ApiKey, Permission
+from interactive.web.models import Permission
 
 QUERY_PARAMETERS.update(
     {"api.find_contacts": frozenset({"phone"}), "api.lift_suppression": frozenset({"phone"})}
@@ -53,7 +54,7 @@ def _region() -> str:
 
 
 def _actor_label() -> str:
-    api_key: ApiKey = g.api_key
+    api_key: Caller = g.api_key
     return f"API key {api_key.name}"
 
 

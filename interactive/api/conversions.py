@@ -8,9 +8,11 @@ replayed later. Every signature problem answers 401 with a code (``signature_mis
 ``timestamp_invalid``, ``timestamp_expired``, ``signature_invalid``,
 ``signature_mismatch``) and the header named in ``details``.
 
-The conversion is counted once per ``order_id`` (``order:<id>``, shared with the pixel) or
-else per ``idempotency_key``: 201 the first time, 200 with the stored conversion (unchanged)
-on a replay. Attribution: ``interactive.analytics.attribution``.
+A checked postback is queued (``interactive.analytics.buffer``) and answered 202; the
+drain attributes and stores it within seconds (``interactive.analytics.attribution``). It
+is counted once per ``order_id`` (``order:<id>``, shared with the pixel) or else per
+``idempotency_key``: a replay answers 200 with ``duplicate`` and, once stored, the
+conversion (unchanged).
 """
 
 from __future__ import annotations
@@ -24,15 +26,14 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Response, current_app, jsonify, request
 
-from interactive.analytics import attribution
-from interactive.analytics import service as analytics
-from interactive.analytics.models import Conversion, ConversionSource
+from interactive.analytics import attribution, buffer
+from interactive.analytics.models import Conversion
 from interactive.api import schemas
 from interactive.api.errors import ApiError
 from interactive.api.views import api_key_required, bp, parse_body
 from interactive.contacts import phones
-from interactive.contacts.models import Contact
 from interactive.db import db, utcnow
+from interactive.redis_store import get_redis
 from interactive.shortlinks import codec
 from interactive.web.models import Permission
 
@@ -131,14 +132,21 @@ def _idempotency_key(body: schemas.ConversionIn) -> str:
     )
 
 
-def _contact_id(raw: str | None) -> tuple[str | None, int | None]:
+def _phone(raw: str | None) -> str | None:
     if raw is None:
-        return None, None
+        return None
     parsed = phones.normalise(raw, str(current_app.config["DEFAULT_REGION"]))
     if parsed.e164 is None:
         raise _invalid("phone", f"'phone' is not a phone number ({parsed.error}).")
-    contact_id = db.session().scalar(sa.select(Contact.id).where(Contact.phone == parsed.e164))
-    return parsed.e164, contact_id
+    return parsed.e164
+
+
+def _answer(status: str, idempotency_key: str, row: Conversion | None) -> dict[str, Any]:
+    return schemas.ConversionAccepted(
+        status=status,  # type: ignore[arg-type]
+        idempotency_key=idempotency_key,
+        conversion=None if row is None else schemas.ConversionOut(**conversion_out(row)),
+    ).model_dump(mode="json")
 
 
 @bp.route("/conversions", methods=["POST"])
@@ -147,53 +155,27 @@ def create_conversion() -> tuple[Response, int]:
     verify_signature()
     body = parse_body(schemas.ConversionIn)
     idempotency_key = _idempotency_key(body)
-    session = db.session()
-    existing = session.scalar(
-        sa.select(Conversion).where(Conversion.idempotency_key == idempotency_key)
-    )
-    if existing is not None:
-        return jsonify(conversion_out(existing)), 200
     now = utcnow()
     occurred_at = body.occurred_at or now
     if occurred_at > now + attribution.CLOCK_SKEW:
         raise _invalid("occurred_at", "'occurred_at' is in the future.")
-    phone, contact_id = _contact_id(body.phone)
-    click = attribution.find_token(session, body.ic) if body.ic else None
     secret = str(current_app.config["SHORTLINK_SECRET"])
-    link = codec.decode(body.link_code, secret) if body.link_code else None
-    found = attribution.attribute(
-        session,
-        occurred_at,
-        click=click,
-        link=link,
+    pending = buffer.Pending(
+        idempotency_key=idempotency_key[:200],
+        event=body.event,
+        occurred_at=occurred_at,
+        value=body.value,
+        currency=body.currency,
+        click_token=body.ic,
+        link=codec.decode(body.link_code, secret) if body.link_code else None,
         message_id=body.message_id,
-        contact_id=contact_id,
+        phone=_phone(body.phone),
+        order_id=body.order_id,
     )
-    row, new = analytics.store(
-        session,
-        analytics.NewConversion(
-            source=ConversionSource.POSTBACK,
-            event=body.event,
-            idempotency_key=idempotency_key,
-            occurred_at=occurred_at,
-            value=body.value,
-            currency=body.currency,
-            phone=phone,
-            contact_id=found.contact_id,
-            campaign_id=found.campaign_id,
-            variant_id=found.variant_id,
-            message_id=found.message_id,
-            link_id=found.link_id,
-            click_token=body.ic,
-            order_id=body.order_id,
-        ),
+    if buffer.accept(get_redis(), pending):
+        return jsonify(_answer("accepted", pending.idempotency_key, None)), 202
+    stored = db.session().scalar(
+        sa.select(Conversion).where(Conversion.idempotency_key == pending.idempotency_key)
     )
-    session.commit()
-    log.info(
-        "conversion %s id=%s campaign=%s attributed=%s",
-        "recorded" if new else "repeated",
-        row.id,
-        row.campaign_id,
-        found.attributed,
-    )
-    return jsonify(conversion_out(row)), 201 if new else 200
+    log.info("conversion repeated key=%s stored=%s", pending.idempotency_key, stored is not None)
+    return jsonify(_answer("duplicate", pending.idempotency_key, stored)), 200

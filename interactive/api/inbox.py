@@ -16,6 +16,7 @@ from typing import Any
 from flask import Response, current_app, g, jsonify, request
 
 from interactive.api import schemas
+from interactive.api.callers import Caller
 from interactive.api.errors import ApiError
 from interactive.api.views import (
     MAX_ID,
@@ -32,7 +33,7 @@ from interactive.keywords import inbox
 from interactive.keywords.inbox import InboxError, ThreadFilter
 from interactive.keywords.models import Decision, InboundMessage, Thread, ThreadState
 from interactive.redis_store import get_redis
-from interactive.web.models import ApiKey, Permission
+from interactive.web.models import Permission
 
 QUERY_PARAMETERS.update(
     {
@@ -218,7 +219,7 @@ def reply_to_thread(thread_id: int) -> tuple[Response, int]:
     body = parse_body(schemas.ThreadReplyIn)
     session = db.session()
     thread = _thread_or_404(thread_id, lock=True)
-    api_key: ApiKey = g.api_key
+    api_key: Caller = g.api_key
     try:
         message = inbox.reply(
             session,

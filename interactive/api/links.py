@@ -10,13 +10,14 @@ from flask_babel import force_locale
 from sqlalchemy.orm import Session
 
 from interactive.api import schemas
+from interactive.api.callers import Caller
 from interactive.api.errors import ApiError
 from interactive.api.views import api_key_required, bp, parse_body
 from interactive.db import db
 from interactive.shortlinks import service, stats
 from interactive.shortlinks.models import Link
 from interactive.shortlinks.service import LinkError
-from interactive.web.models import ApiKey, Permission
+from interactive.web.models import Permission
 
 
 def _link_out(session: Session, link: Link) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def _link_error(exc: LinkError) -> ApiError:
 @api_key_required(Permission.LINKS)
 def create_link() -> tuple[Response, int]:
     body = parse_body(schemas.LinkCreate)
-    api_key: ApiKey = g.api_key
+    api_key: Caller = g.api_key
     session = db.session()
     try:
         link = service.create_link(

@@ -32,6 +32,7 @@ from flask import Response, current_app, g, jsonify
 from sqlalchemy.orm import Session
 
 from interactive.api import schemas
+from interactive.api.callers import Caller
 from interactive.api.errors import ApiError
 from interactive.api.views import api_key_required, bp, parse_body
 from interactive.contacts import eligibility, phones, suppression
@@ -41,7 +42,7 @@ from interactive.db import after_commit, db
 from interactive.outbound import campaigns, rendering, service, webhooks
 from interactive.outbound.models import Message, Traffic
 from interactive.redis_store import get_redis, key
-from interactive.web.models import ApiKey, Permission
+from interactive.web.models import Permission
 
 IDEMPOTENCY_TTL = 24 * 3600
 IN_FLIGHT_TTL = 300
@@ -146,7 +147,7 @@ def _created(message: Message) -> dict[str, Any]:
 @api_key_required(Permission.CAMPAIGNS)
 def send_message() -> tuple[Response, int]:
     body = parse_body(schemas.MessageIn)
-    api_key: ApiKey = g.api_key
+    api_key: Caller = g.api_key
     client = get_redis()
     dbs = db.session()
     claim = _Idempotency(client, api_key.id, body) if body.idempotency_key else None

@@ -1466,7 +1466,11 @@ def _booking_paths(request_body: Any) -> dict[str, Any]:
 
 # --- Conversions (interactive/api/conversions.py) -----------------------------------------
 
-CONVERSION_MODELS: tuple[type[BaseModel], ...] = (schemas.ConversionIn, schemas.ConversionOut)
+CONVERSION_MODELS: tuple[type[BaseModel], ...] = (
+    schemas.ConversionIn,
+    schemas.ConversionOut,
+    schemas.ConversionAccepted,
+)
 
 SIGNING = (
     "Signed: `X-Interactive-Timestamp` is the current time in POSIX seconds and "
@@ -1508,12 +1512,14 @@ def _conversion_paths(request_body: Any) -> dict[str, Any]:
                 "operationId": "recordConversion",
                 "summary": "Record a conversion the shop's server saw (server-to-server "
                 "postback), attributed to the click, link, message or number it names.",
-                "description": f"{SIGNING} Counted once per `order_id` (shared with the "
-                "pixel) or `idempotency_key`: a replay answers 200 with the stored "
-                "conversion. Attribution: the click token `ic`, else the link code, the "
-                "message id, then the phone number (its last click, else its latest "
-                "campaign message), within 7 days after the click; last click wins. A "
-                "conversion that cannot be attributed is kept (`attributed` false).",
+                "description": f"{SIGNING} A checked postback is queued and answered 202; "
+                "it is attributed and stored within seconds. Counted once per `order_id` "
+                "(shared with the pixel) or `idempotency_key`: a replay answers 200 with "
+                "`duplicate` and, once stored, the conversion. Attribution: the click token "
+                "`ic`, else the link code, the message id, then the phone number (its last "
+                "click, else its latest campaign message), within the campaign's attribution "
+                "window after the click (7 days unless the campaign sets 1-90); last click "
+                "wins. A conversion that cannot be attributed is kept (`attributed` false).",
                 "parameters": [
                     _signature_header(
                         "X-Interactive-Timestamp", "POSIX seconds.", r"^[0-9]{1,12}$"
@@ -1526,8 +1532,11 @@ def _conversion_paths(request_body: Any) -> dict[str, Any]:
                 ],
                 "requestBody": _with_example(request_body(schemas.ConversionIn), example),
                 "responses": {
-                    "201": _json(schemas.ConversionOut, "Recorded."),
-                    "200": _json(schemas.ConversionOut, "Already recorded (a replay)."),
+                    "202": _json(schemas.ConversionAccepted, "Accepted: stored within seconds."),
+                    "200": _json(
+                        schemas.ConversionAccepted,
+                        "A replay: counted once; the conversion once stored.",
+                    ),
                     **_errors(*AUTH_ERRORS, "400", "415", "422"),
                     "401": _json(schemas.ErrorResponse, UNSIGNED),
                 },

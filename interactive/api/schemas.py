@@ -1573,3 +1573,17 @@ class ConversionOut(BaseModel):
     variant_id: int | None
     message_id: int | None
     link_id: int | None
+
+
+class ConversionAccepted(BaseModel):
+    status: Literal["accepted", "duplicate"] = Field(
+        description="accepted: queued, stored within seconds; duplicate: this order id or "
+        "idempotency key was already accepted (counted once)."
+    )
+    idempotency_key: str = Field(
+        description="What the conversion is counted once by: order:<order_id> or "
+        "postback:<idempotency_key>."
+    )
+    conversion: ConversionOut | None = Field(
+        description="The stored conversion with its attribution, on a duplicate once stored."
+    )

@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from interactive.api import schemas
+from interactive.api.callers import Caller
 from interactive.api.errors import ApiError, datetime_arg
 from interactive.api.views import (
     MAX_ID,
@@ -44,7 +45,7 @@ from interactive.surveys.models import (
     SurveyVersion,
     WhenOpen,
 )
-from interactive.web.models import ApiKey, Permission
+from interactive.web.models import Permission
 
 FILTERS = frozenset({"campaign_id", "since", "until"})
 QUERY_PARAMETERS.update(
@@ -142,7 +143,7 @@ def _save(session: Session, body: schemas.SurveyIn, survey: Survey | None) -> Su
         raise _problem(
             "survey_problems", str(_l("No brand with id %(id)s.", id=body.brand_id)), "brand_id"
         )
-    api_key: ApiKey = g.api_key
+    api_key: Caller = g.api_key
     try:
         saved = editing.save(
             session, _survey_input(body), survey=survey, user_id=api_key.created_by_id

@@ -12,13 +12,13 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
-from interactive.api import schemas
+from interactive.api import callers, schemas
+from interactive.api.callers import Caller
 from interactive.api.errors import ApiError
 from interactive.api.openapi import openapi_document
 from interactive.db import db
-from interactive.redis_store import get_redis, key
 from interactive.web import service
-from interactive.web.models import ROLE_PERMISSIONS, ApiKey, Permission, Role, User
+from interactive.web.models import ROLE_PERMISSIONS, Permission, Role, User
 
 bp = Blueprint("api", __name__)
 
@@ -55,11 +55,10 @@ def api_key_required(permission: Permission) -> Callable[[Callable[P, R]], Calla
     def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(view)
         def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-            api_key = _authenticate()
-            _rate_limit(api_key)
-            if not api_key.can(permission):
-                raise ApiError(403, f"This key's role ({api_key.role.value}) may not do this.")
-            g.api_key = api_key
+            caller = _authenticate()
+            if not caller.can(permission):
+                raise ApiError(403, f"This key's role ({caller.role.value}) may not do this.")
+            g.api_key = caller
             return view(*args, **kwargs)
 
         return wrapped
@@ -67,26 +66,16 @@ def api_key_required(permission: Permission) -> Callable[[Callable[P, R]], Calla
     return decorate
 
 
-def _authenticate() -> ApiKey:
+def _authenticate() -> Caller:
+    """The verified caller, within its rate limit (401 or 429 otherwise)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "Send an API key as 'Authorization: Bearer <key>'.")
-    api_key = service.verify_api_key(db.session(), token.strip())
-    if api_key is None:
+    caller, count = callers.authenticate(token.strip())
+    if caller is None:
         raise ApiError(401, "The API key is unknown or revoked.")
-    service.note_api_key_use(api_key.id)
-    return api_key
-
-
-def _rate_limit(api_key: ApiKey) -> None:
     limit = current_app.config["API_RATE_LIMIT_PER_MINUTE"]
-    window = int(time.time() // 60)
-    counter = key("api", "rate", api_key.id, window)
-    pipe = get_redis().pipeline()
-    pipe.incr(counter)
-    pipe.expire(counter, 120)
-    count = int(pipe.execute()[0])
     if count > limit:
         retry_after = 60 - int(time.time() % 60)
         raise ApiError(
@@ -94,6 +83,7 @@ def _rate_limit(api_key: ApiKey) -> None:
             f"Rate limit of {limit} requests per minute exceeded.",
             headers={"Retry-After": str(retry_after)},
         )
+    return caller
 
 
 def parse_body(model: type[M]) -> M:
@@ -163,7 +153,7 @@ def openapi() -> Response:
 @bp.route("/me")
 @api_key_required(Permission.DASHBOARD)
 def me() -> Response:
-    api_key: ApiKey = g.api_key
+    api_key: Caller = g.api_key
     info = schemas.ApiKeyInfo(
         id=api_key.id,
         name=api_key.name,

@@ -12,6 +12,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import redis
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -38,6 +39,8 @@ MIN_PASSWORD_LENGTH = 10
 # the API document and the service, written so that Python and JSON Schema read it alike.
 EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
 API_KEY_PREFIX = "ik_"
+# Moved on by every revocation: processes that remember verified keys verify them again.
+API_KEYS_GENERATION = ("api_keys", "generation")
 
 
 class ServiceError(Exception):
@@ -283,6 +286,8 @@ def revoke_api_key(session: Session, api_key: ApiKey) -> None:
     if api_key.revoked_at is None:
         api_key.revoked_at = utcnow()
         session.flush()
+        client = get_redis()
+        after_commit(session, lambda: client.incr(key(*API_KEYS_GENERATION)))
         log.info("api key revoked api_key_id=%s", api_key.id)
 
 
@@ -301,10 +306,11 @@ def verify_api_key(session: Session, token: str) -> ApiKey | None:
     return api_key
 
 
-def note_api_key_use(api_key_id: int) -> None:
-    """Remember when a key was last used, in Redis: no SQL write per API request; the
-    scheduler's flush job writes these in one batch."""
-    get_redis().hset(key("api_key_last_used"), str(api_key_id), utcnow().isoformat())
+def note_api_key_use(api_key_id: int, pipe: redis.client.Pipeline | None = None) -> None:
+    """Remember when a key was last used, in Redis (in ``pipe`` when given): no SQL write
+    per API request; the scheduler's flush job writes these in one batch."""
+    target = pipe if pipe is not None else get_redis()
+    target.hset(key("api_key_last_used"), str(api_key_id), utcnow().isoformat())
 
 
 def flush_api_key_usage(session: Session) -> int:

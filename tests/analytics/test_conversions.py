@@ -17,13 +17,15 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from interactive.analytics import buffer
 from interactive.analytics import service as analytics
 from interactive.analytics.models import Conversion, ConversionSource
 from interactive.analytics.views import GIF
-from interactive.api.conversions import signature
+from interactive.api.conversions import conversion_out, signature
 from interactive.contacts.models import Contact
-from interactive.db import utcnow
+from interactive.db import db, utcnow
 from interactive.outbound.models import Message, PartState, Traffic
+from interactive.redis_store import get_redis
 from interactive.shortlinks import codec
 from interactive.shortlinks.models import Click, ClickKind, Link
 from interactive.web.models import Role
@@ -132,6 +134,24 @@ def post(
     return client.post(URL, data=raw, content_type="application/json", headers=sent_headers)
 
 
+def drain() -> int:
+    return buffer.drain(db.session(), get_redis())
+
+
+def stored(response: Any) -> dict[str, Any]:
+    """The conversion an accepted postback became, once the drain has run."""
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert response.json["status"] == "accepted" and response.json["conversion"] is None
+    drain()
+    session = db.session()
+    session.expire_all()
+    row = session.scalar(
+        sa.select(Conversion).where(Conversion.idempotency_key == response.json["idempotency_key"])
+    )
+    assert row is not None
+    return conversion_out(row)
+
+
 def _attribution(body: dict[str, Any]) -> tuple[Any, ...]:
     keys = ("contact_id", "campaign_id", "variant_id", "message_id", "link_id")
     return tuple(body[k] for k in keys)
@@ -156,9 +176,7 @@ def test_postback_by_click_token_is_attributed_to_the_click(
         "order_id": "order-123",
         "ic": "tokenAAAAAAAAAAA",
     }
-    response = post(client, api_key, body)
-    assert response.status_code == 201, response.get_data(as_text=True)
-    out = response.json
+    out = stored(post(client, api_key, body))
     assert _attribution(out) == (sent.contact.id, 7, 70, sent.message.id, sent.link.id)
     assert out["attributed"] is True
     assert out["value"] == "149.90" and out["currency"] == "TRY"
@@ -173,10 +191,19 @@ def test_a_replayed_postback_answers_the_same_conversion_once(
 ) -> None:
     body = {"event": "signup", "idempotency_key": "evt-1", "message_id": sent.message.id}
     first = post(client, api_key, body)
+    pending = post(client, api_key, {**body, "event": "other"})
+    assert (first.status_code, pending.status_code) == (202, 200)
+    assert pending.json == {
+        "status": "duplicate",
+        "idempotency_key": "postback:evt-1",
+        "conversion": None,
+    }
+    assert drain() == 1
     again = post(client, api_key, {**body, "event": "other"})
-    assert (first.status_code, again.status_code) == (201, 200)
-    assert again.json["id"] == first.json["id"]
-    assert again.json["event"] == "signup"
+    assert again.status_code == 200 and again.json["status"] == "duplicate"
+    assert again.json["conversion"]["event"] == "signup"
+    assert again.json["conversion"]["id"] == _rows(ctx)[0].id
+    assert drain() == 0
     assert len(_rows(ctx)) == 1
 
 
@@ -188,10 +215,9 @@ def test_a_click_not_yet_drained_from_the_stream_is_attributed(
     token = parse_qs(urlsplit(redirect.headers["Location"]).query)["ic"][0]
     assert ctx.scalar(sa.select(Click).where(Click.token == token)) is None
 
-    response = post(client, api_key, {"event": "purchase", "order_id": "o-9", "ic": token})
+    out = stored(post(client, api_key, {"event": "purchase", "order_id": "o-9", "ic": token}))
 
-    assert response.status_code == 201, response.get_data(as_text=True)
-    assert _attribution(response.json) == (
+    assert _attribution(out) == (
         sent.contact.id,
         7,
         70,
@@ -201,9 +227,10 @@ def test_a_click_not_yet_drained_from_the_stream_is_attributed(
 
 
 def test_postback_by_link_code(client: Any, ctx: Session, api_key: str, sent: Sent) -> None:
-    response = post(client, api_key, {"event": "lead", "order_id": "o-1", "link_code": sent.code})
-    assert response.status_code == 201, response.get_data(as_text=True)
-    assert _attribution(response.json) == (
+    out = stored(
+        post(client, api_key, {"event": "lead", "order_id": "o-1", "link_code": sent.code})
+    )
+    assert _attribution(out) == (
         sent.contact.id,
         7,
         70,
@@ -213,22 +240,20 @@ def test_postback_by_link_code(client: Any, ctx: Session, api_key: str, sent: Se
 
 
 def test_postback_by_message_id(client: Any, ctx: Session, api_key: str, sent: Sent) -> None:
-    response = post(
-        client, api_key, {"event": "lead", "order_id": "o-2", "message_id": sent.message.id}
+    out = stored(
+        post(client, api_key, {"event": "lead", "order_id": "o-2", "message_id": sent.message.id})
     )
-    assert response.status_code == 201, response.get_data(as_text=True)
-    assert _attribution(response.json) == (sent.contact.id, 7, 70, sent.message.id, None)
+    assert _attribution(out) == (sent.contact.id, 7, 70, sent.message.id, None)
 
 
 def test_postback_by_phone_takes_the_latest_campaign_message(
     app: Flask, client: Any, ctx: Session, api_key: str, sent: Sent
 ) -> None:
     later = _send(app, ctx, 8, utcnow() - timedelta(hours=1))
-    response = post(
-        client, api_key, {"event": "purchase", "order_id": "o-3", "phone": "0532 123 45 67"}
+    out = stored(
+        post(client, api_key, {"event": "purchase", "order_id": "o-3", "phone": "0532 123 45 67"})
     )
-    assert response.status_code == 201, response.get_data(as_text=True)
-    assert _attribution(response.json) == (sent.contact.id, 8, 80, later.message.id, None)
+    assert _attribution(out) == (sent.contact.id, 8, 80, later.message.id, None)
 
 
 def test_postback_by_phone_last_click_wins_over_a_later_message(
@@ -236,8 +261,8 @@ def test_postback_by_phone_last_click_wins_over_a_later_message(
 ) -> None:
     _send(app, ctx, 8, utcnow() - timedelta(hours=1))
     _click(ctx, sent, "tokenBBBBBBBBBBB", utcnow() - timedelta(minutes=30))
-    response = post(client, api_key, {"event": "purchase", "order_id": "o-4", "phone": PHONE})
-    assert _attribution(response.json) == (
+    out = stored(post(client, api_key, {"event": "purchase", "order_id": "o-4", "phone": PHONE}))
+    assert _attribution(out) == (
         sent.contact.id,
         7,
         70,
@@ -251,22 +276,20 @@ def test_a_click_older_than_the_window_keeps_only_the_contact(
 ) -> None:
     old = _send(app, ctx, 9, utcnow() - timedelta(days=9))
     _click(ctx, old, "tokenCCCCCCCCCCC", utcnow() - timedelta(days=8))
-    response = post(
-        client, api_key, {"event": "purchase", "order_id": "o-5", "ic": "tokenCCCCCCCCCCC"}
+    out = stored(
+        post(client, api_key, {"event": "purchase", "order_id": "o-5", "ic": "tokenCCCCCCCCCCC"})
     )
-    assert response.status_code == 201
-    assert _attribution(response.json) == (old.contact.id, None, None, None, None)
-    assert response.json["attributed"] is False
+    assert _attribution(out) == (old.contact.id, None, None, None, None)
+    assert out["attributed"] is False
 
 
 def test_an_unattributable_conversion_is_kept_and_counted(
     client: Any, ctx: Session, api_key: str
 ) -> None:
     body = {"event": "purchase", "order_id": "o-6", "ic": "nobodyGotThisOne", "value": "10"}
-    response = post(client, api_key, body)
-    assert response.status_code == 201, response.get_data(as_text=True)
-    assert _attribution(response.json) == (None, None, None, None, None)
-    assert response.json["attributed"] is False
+    out = stored(post(client, api_key, body))
+    assert _attribution(out) == (None, None, None, None, None)
+    assert out["attributed"] is False
     [row] = _rows(ctx)
     assert row.click_token == "nobodyGotThisOne"
     assert analytics.unattributed_count(ctx) == 1
@@ -318,7 +341,7 @@ def test_a_timestamp_older_than_five_minutes_is_refused(
         "X-Interactive-Timestamp",
     )
     assert "5 minutes" in message
-    assert post(client, api_key, BODY, timestamp=stale + 60).status_code == 201
+    assert post(client, api_key, BODY, timestamp=stale + 60).status_code == 202
 
 
 def test_missing_and_bad_fields_are_named(client: Any, ctx: Session, api_key: str) -> None:
@@ -385,8 +408,9 @@ def test_an_order_counts_once_by_pixel_and_postback(
     response = post(
         client, api_key, {"event": "purchase", "order_id": "order-55", "ic": "tokenEEEEEEEEEEE"}
     )
-    assert response.status_code == 200
-    assert response.json["source"] == "pixel"
+    assert response.status_code == 200 and response.json["status"] == "duplicate"
+    assert response.json["conversion"]["source"] == "pixel"
+    drain()
     assert len(_rows(ctx)) == 1
 
 
