@@ -42,6 +42,7 @@ from benchmarks.analytics_data import DEFAULT_DATABASE, generate
 from interactive.analytics import rollups
 from interactive.analytics.models import (
     CampaignBreakdown,
+    CampaignDay,
     CampaignHour,
     CampaignLift,
     ConversionSource,
@@ -64,7 +65,7 @@ NEW_CONVERSIONS = 1_000
 
 def _snapshot(session: Any) -> list[Any]:
     rows: list[Any] = []
-    for model in (CampaignHour, CampaignBreakdown, CampaignLift, LinkHour):
+    for model in (CampaignHour, CampaignDay, CampaignBreakdown, CampaignLift, LinkHour):
         table = model.__table__
         keys = list(table.primary_key.columns)  # type: ignore[attr-defined]
         rows.append([tuple(r) for r in session.execute(sa.select(table).order_by(*keys))])

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import (
@@ -37,12 +36,12 @@ from flask_babel import format_datetime, format_percent, get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from interactive.analytics import figures, metrics, report, rollups, stats, tables
+from interactive.analytics import compute, figures, metrics, report, rollups, stats, tables
+from interactive.analytics.filters import Chosen, choices, read_filters
 from interactive.analytics.report import Table
-from interactive.contacts.models import Brand
 from interactive.db import db
 from interactive.outbound import labels
-from interactive.outbound.models import Campaign, CampaignState, Goal, RecipientStatus, Variant
+from interactive.outbound.models import Campaign, CampaignState, Goal, RecipientStatus
 from interactive.redis_store import get_redis
 from interactive.web.auth import require
 from interactive.web.models import Permission
@@ -59,8 +58,6 @@ bp = Blueprint(
 
 #: Seconds between two polls of a page while a campaign is sending.
 POLL_S = 10
-_MAX_ID = 2**31 - 1
-_FIRST_DAY, _LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -72,104 +69,6 @@ def _helpers() -> dict[str, Any]:
 @bp.app_template_global("analytics_cell")
 def _cell(cell: report.Cell, kind: str, currency: str) -> str:
     return report.text(cell, kind, currency)
-
-
-# --- filters -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Chosen:
-    """The filters read from the query string, the arguments that keep them (for links
-    and exports), and what was wrong with the others."""
-
-    filters: metrics.Filters
-    args: dict[str, str] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-    campaign: Campaign | None = None
-
-
-def _day(name: str, errors: list[str]) -> date | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        day = date.fromisoformat(raw[:10]) if len(raw) == 10 else None
-    except ValueError:
-        day = None
-    if day is None or not _FIRST_DAY <= day <= _LAST_DAY:
-        errors.append(_("“%(value)s” is not a date (YYYY-MM-DD).", value=raw[:40]))
-        return None
-    return day
-
-
-def _id(name: str, errors: list[str], what: str) -> int | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
-    if raw.isdigit() and 0 < int(raw) <= _MAX_ID:
-        return int(raw)
-    errors.append(_("Unknown %(what)s: “%(value)s”.", what=what, value=raw[:40]))
-    return None
-
-
-def _utc_midnight(day: date, zone: str) -> datetime:
-    return datetime.combine(day, time(), tzinfo=ZoneInfo(zone)).astimezone(UTC)
-
-
-def read_filters(zone: str) -> Chosen:
-    """The page's filters from ``request.args``: days in ``zone`` turned into the UTC
-    hours ``metrics`` selects ([start of the first day, start of the day after the last))."""
-    session = db.session()
-    errors: list[str] = []
-    args: dict[str, str] = {}
-    start, end = _day("start", errors), _day("end", errors)
-    if start and end and start > end:
-        errors.append(_("The start date is after the end date."))
-        start = end = None
-    brand_id = _id("brand", errors, _("brand"))
-    if brand_id is not None and session.get(Brand, brand_id) is None:
-        errors.append(_("Unknown %(what)s: “%(value)s”.", what=_("brand"), value=brand_id))
-        brand_id = None
-    campaign_id = _id("campaign", errors, _("campaign"))
-    campaign = session.get(Campaign, campaign_id) if campaign_id is not None else None
-    if campaign_id is not None and campaign is None:
-        errors.append(_("Unknown %(what)s: “%(value)s”.", what=_("campaign"), value=campaign_id))
-        campaign_id = None
-    variant_id = _id("variant", errors, _("variant"))
-    if variant_id is not None:
-        variant = session.get(Variant, variant_id)
-        if variant is None or (campaign_id is not None and variant.campaign_id != campaign_id):
-            errors.append(_("Unknown %(what)s: “%(value)s”.", what=_("variant"), value=variant_id))
-            variant_id = None
-    for name, value in (
-        ("start", start),
-        ("end", end),
-        ("brand", brand_id),
-        ("campaign", campaign_id),
-        ("variant", variant_id),
-    ):
-        if value is not None:
-            args[name] = value.isoformat() if isinstance(value, date) else str(value)
-    filters = metrics.Filters(
-        start=_utc_midnight(start, zone) if start else None,
-        end=_utc_midnight(end + timedelta(days=1), zone) if end else None,
-        brand_id=brand_id,
-        campaign_id=campaign_id,
-        variant_id=variant_id,
-    )
-    return Chosen(filters, args, errors, campaign)
-
-
-def _choices(chosen: Chosen) -> dict[str, Any]:
-    """The options of the filter form: brands, recent campaigns, the chosen campaign's
-    variants."""
-    session = db.session()
-    brands = session.execute(sa.select(Brand.id, Brand.name).order_by(Brand.name)).all()
-    campaigns = session.execute(
-        sa.select(Campaign.id, Campaign.name).order_by(Campaign.id.desc()).limit(200)
-    ).all()
-    variants = chosen.campaign.variants if chosen.campaign is not None else []
-    return {"brands": brands, "campaigns": campaigns, "variants": variants}
 
 
 # --- shared ------------------------------------------------------------------------------------
@@ -220,7 +119,7 @@ def _campaign_urls(campaign_id: int) -> dict[str, str | None]:
             targeted=recipients(),
             sent=recipients(status=RecipientStatus.QUEUED.value),
             delivered=recipients(status=RecipientStatus.QUEUED.value),
-            failed=recipients(status=RecipientStatus.QUEUED.value),
+            failed=recipients(error="any"),
             held_out=recipients(status=RecipientStatus.HELD_OUT.value),
             not_sent=recipients(status=RecipientStatus.SKIPPED.value),
         )
@@ -321,9 +220,9 @@ def overview() -> ResponseReturnValue:
     zone = _zone()
     chosen = read_filters(zone)
     prices = _prices()
-    total = metrics.totals(session, chosen.filters, prices)
     days = metrics.series(session, chosen.filters, prices, zone)
     campaigns = metrics.by_campaign(session, chosen.filters, prices)
+    total = metrics.summed(c.totals for c in campaigns)
     urls = _campaign_urls(chosen.filters.campaign_id) if chosen.filters.campaign_id else {}
     cards = tables.key_figures(total, urls)
     page = Page(
@@ -346,7 +245,7 @@ def overview() -> ResponseReturnValue:
         },
         live=_sending(chosen),
     )
-    return _respond(page, "analytics/overview.html", "analytics", chosen=chosen, **_choices(chosen))
+    return _respond(page, "analytics/overview.html", "analytics", chosen=chosen, **choices(chosen))
 
 
 @bp.route("/campaigns/<int:campaign_id>")
@@ -369,12 +268,12 @@ def campaign(campaign_id: int) -> ResponseReturnValue:
     urls = _campaign_urls(found.id)
     can_list = current_user.can(Permission.CAMPAIGNS)
 
-    def reason_url(key: str) -> str | None:
+    def recipients_url(**args: Any) -> str | None:
         if not can_list:
             return None
-        return url_for("campaigns.show", campaign_id=found.id, reason=key, _anchor="recipients")
+        return url_for("campaigns.show", campaign_id=found.id, _anchor="recipients", **args)
 
-    bounds = rollups.LATENCY_BUCKETS
+    bounds = compute.LATENCY_BUCKETS
     page = Page(
         cards=tables.key_figures(total, urls),
         figures={
@@ -387,16 +286,22 @@ def campaign(campaign_id: int) -> ResponseReturnValue:
             t.name: t
             for t in (
                 tables.funnel_table(total, urls),
-                tables.variants_table([(v.id, v.label) for v in found.variants], by_variant),
+                tables.variants_table(
+                    [(v.id, v.label) for v in found.variants],
+                    by_variant,
+                    lambda key: recipients_url(variant=key),
+                ),
                 tables.significance_table(comparisons),
                 tables.lift_table(lift, urls),
                 tables.hours_table(since),
                 tables.latency_table(latency, bounds),
                 tables.clicks_table(total),
                 tables.reasons_table(
-                    reasons, lambda key: labels.label(labels.REASONS, key), reason_url
+                    reasons,
+                    lambda key: labels.label(labels.REASONS, key),
+                    lambda key: recipients_url(reason=key),
                 ),
-                tables.failures_table(failures, urls.get("failed")),
+                tables.failures_table(failures, lambda key: recipients_url(error=key or "none")),
                 tables.replies_table(total, urls),
             )
         },
@@ -447,5 +352,5 @@ def links() -> ResponseReturnValue:
         live=_sending(chosen),
     )
     return _respond(
-        page, "analytics/links.html", "analytics-links", chosen=chosen, **_choices(chosen)
+        page, "analytics/links.html", "analytics-links", chosen=chosen, **choices(chosen)
     )

@@ -202,12 +202,12 @@ def funnel_steps(t: Totals) -> list[tuple[str, str, int]]:
         ("sent", _("Sent"), t.sent),
         ("delivered", _("Delivered"), t.delivered),
         ("clickers", _("Unique human clickers"), t.clickers),
-        ("conversions", _("Conversions"), t.conversions),
+        ("converters", _("People who converted"), t.converters),
     ]
 
 
 def funnel_figure(t: Totals) -> dict[str, Any]:
-    """targeted → eligible → sent → delivered → unique human clickers → conversions."""
+    """targeted → eligible → sent → delivered → unique human clickers → converters."""
     import plotly.graph_objects as go
 
     steps = funnel_steps(t)

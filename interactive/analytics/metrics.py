@@ -2,10 +2,12 @@
 
 Definitions (every rate is None when its denominator is 0):
 
-- **eligible**: recipients queued or deferred; **not sent**: skipped or cancelled, by
-  reason; **held out**: the control group.
-- **sent**: messages submitted (accepted, delivered, failed after submission, or outcome
-  unknown), and their **parts**; **cost** = parts × the route's price per part.
+- **eligible**: recipients queued or deferred (**deferred**: held back by quiet
+  hours or the send window); **not sent**: skipped or cancelled, by reason; **held out**:
+  the control group.
+- **queued**: messages not submitted yet; **sent**: messages submitted (accepted,
+  delivered, failed after submission, or outcome unknown), and their **parts**; **cost**
+  = parts × the route's price per part.
 - **delivery rate** = delivered ÷ sent; **failed**: rejected, undeliverable, expired,
   deleted or failed, by error code.
 - **human clicks**, **unique human clickers** (a person counted once per variant, in the
@@ -14,19 +16,24 @@ Definitions (every rate is None when its denominator is 0):
 - **replies** (inbound messages attributed to the campaign), **opt-outs** among them;
   **opt-out rate** = opt-outs ÷ delivered.
 - **conversions** (attributed to the campaign, of its goal's event), **conversion rate**
-  = conversions ÷ human clicks and ÷ delivered; **revenue**, **revenue per delivered
+  = conversions ÷ human clicks and ÷ delivered; **converters**: people who converted (a
+  person counted once per variant, in the hour of their first conversion), what the
+  variant comparison of a conversion goal tests (converters ÷ delivered, a proportion:
+  one person's several purchases count once); **revenue**, **revenue per delivered
   message**, **cost per conversion** = cost ÷ conversions, **ROI** = (revenue − cost) ÷
   cost.
 
 Counts by time use the hour the event happened (messages: the hour they were
-submitted), summed into the viewer's days in their time zone.
+submitted), summed into the viewer's days in their time zone: read from the daily rollups
+when the viewer's zone is the instance's (theirs) or no range is chosen, else from the
+hourly ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,9 +41,15 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from interactive.analytics import stats
-from interactive.analytics.models import CampaignBreakdown, CampaignHour, CampaignLift, LinkHour
-from interactive.analytics.rollups import CONTROL, COUNTERS, TREATED
+from interactive.analytics import rollups, stats
+from interactive.analytics.compute import CONTROL, COUNTERS, TREATED
+from interactive.analytics.models import (
+    CampaignBreakdown,
+    CampaignDay,
+    CampaignHour,
+    CampaignLift,
+    LinkHour,
+)
 from interactive.outbound.models import Campaign, Variant
 
 #: Below this many delivered messages per variant (or members per arm) no test is run.
@@ -57,8 +70,10 @@ class Totals:
 
     targeted: int = 0
     eligible: int = 0
+    deferred: int = 0
     held_out: int = 0
     not_sent: int = 0
+    queued: int = 0
     sent: int = 0
     parts: int = 0
     delivered: int = 0
@@ -72,6 +87,7 @@ class Totals:
     repliers: int = 0
     opt_outs: int = 0
     conversions: int = 0
+    converters: int = 0
     revenue: Decimal = Decimal(0)
     cost: Decimal = Decimal(0)
 
@@ -114,6 +130,10 @@ class Totals:
         return _rate(self.conversions, self.delivered)
 
     @property
+    def converter_rate(self) -> float | None:
+        return _rate(self.converters, self.delivered)
+
+    @property
     def revenue_per_delivered(self) -> Decimal | None:
         return _per(self.revenue, self.delivered)
 
@@ -126,16 +146,25 @@ class Totals:
         return _rate(self.revenue - self.cost, self.cost)
 
 
+def summed(rows: Iterable[Totals]) -> Totals:
+    result = Totals()
+    for t in rows:
+        result.merge(t)
+    return result
+
+
 @dataclass(frozen=True)
 class Filters:
     """What a dashboard shows: a range of UTC hours [start, end), a brand, a campaign, a
-    variant (its id)."""
+    variant (its id); ``zone`` is the viewer's time zone, whose midnights the range's
+    bounds are (the daily rollups answer when it is theirs)."""
 
     start: datetime | None = None
     end: datetime | None = None
     brand_id: int | None = None
     campaign_id: int | None = None
     variant_id: int | None = None
+    zone: str | None = None
 
 
 @dataclass
@@ -152,36 +181,72 @@ class Prices:
         return self.by_connection.get(connection, Decimal(0))
 
 
-_HOUR_COLUMNS = [getattr(CampaignHour, name) for name in (*COUNTERS, "revenue")]
+def _day_range(filters: Filters) -> tuple[date | None, date | None] | None:
+    """The filters' range as days of the daily rollups, or None when those cannot answer
+    it exactly (a bound that is not a midnight of their zone). Without bounds any zone
+    will do: every hour is in one day."""
+    if filters.start is None and filters.end is None:
+        return None, None
+    zone = rollups.rollup_zone()
+    if filters.zone != zone:
+        return None
+    tz = ZoneInfo(zone)
+    days: list[date | None] = []
+    for moment in (filters.start, filters.end):
+        if moment is None:
+            days.append(None)
+            continue
+        local = moment.astimezone(tz)
+        if local.time() != time():
+            return None
+        days.append(local.date())
+    return days[0], days[1]
 
 
-def _hours(filters: Filters, *group: Any) -> sa.Select[Any]:
+def _counted(filters: Filters, *group: str, daily: bool = True) -> sa.Select[Any]:
+    """The summed counters of the rows the filters select, grouped by ``group`` (names
+    among ``campaign_id``, ``variant_key``, ``name`` and ``period``: the row's hour, or
+    its day when the daily rows answer) and the campaign's route. Read from the daily rows
+    where they give the same answer as the hourly ones (``daily``), else the hourly."""
+    days = _day_range(filters) if daily else None
+    model: Any = CampaignDay if days is not None else CampaignHour
+    period = model.day if days is not None else model.hour
+    columns = {
+        "campaign_id": model.campaign_id,
+        "variant_key": model.variant_key,
+        "name": Campaign.name,
+        "period": period.label("period"),
+    }
+    chosen = [columns[name] for name in group]
     query = (
         sa.select(
-            *group,
+            *chosen,
             Campaign.connection,
-            *(sa.func.sum(c).label(c.key) for c in _HOUR_COLUMNS),
+            *(sa.func.sum(getattr(model, c)).label(c) for c in (*COUNTERS, "revenue")),
         )
-        .join(Campaign, Campaign.id == CampaignHour.campaign_id)
-        .group_by(*group, Campaign.connection)
+        .join(Campaign, Campaign.id == model.campaign_id)
+        .group_by(*chosen, Campaign.connection)
     )
-    if filters.start is not None:
-        query = query.where(CampaignHour.hour >= filters.start)
-    if filters.end is not None:
-        query = query.where(CampaignHour.hour < filters.end)
+    start: Any
+    end: Any
+    start, end = days if days is not None else (filters.start, filters.end)
+    if start is not None:
+        query = query.where(period >= start)
+    if end is not None:
+        query = query.where(period < end)
     if filters.brand_id is not None:
         query = query.where(Campaign.brand_id == filters.brand_id)
     if filters.campaign_id is not None:
-        query = query.where(CampaignHour.campaign_id == filters.campaign_id)
+        query = query.where(model.campaign_id == filters.campaign_id)
     if filters.variant_id is not None:
-        query = query.where(CampaignHour.variant_key == filters.variant_id)
+        query = query.where(model.variant_key == filters.variant_id)
     return query
 
 
 def totals(session: Session, filters: Filters, prices: Prices) -> Totals:
     """Everything the filters select, summed."""
     result = Totals()
-    for row in session.execute(_hours(filters)).mappings():
+    for row in session.execute(_counted(filters)).mappings():
         result.add(row, prices.get(row["connection"]))
     return result
 
@@ -196,7 +261,7 @@ class CampaignTotals:
 def by_campaign(session: Session, filters: Filters, prices: Prices) -> list[CampaignTotals]:
     """The filters' figures per campaign, in campaign order (newest first)."""
     result: dict[int, CampaignTotals] = {}
-    query = _hours(filters, CampaignHour.campaign_id, Campaign.name)
+    query = _counted(filters, "campaign_id", "name")
     for row in session.execute(query).mappings():
         found = result.setdefault(
             row["campaign_id"], CampaignTotals(row["campaign_id"], row["name"], Totals())
@@ -208,7 +273,7 @@ def by_campaign(session: Session, filters: Filters, prices: Prices) -> list[Camp
 def by_variant(session: Session, filters: Filters, prices: Prices) -> dict[int, Totals]:
     """The filters' figures per variant key (0: recipients without a variant)."""
     result: dict[int, Totals] = {}
-    for row in session.execute(_hours(filters, CampaignHour.variant_key)).mappings():
+    for row in session.execute(_counted(filters, "variant_key")).mappings():
         result.setdefault(row["variant_key"], Totals()).add(row, prices.get(row["connection"]))
     return result
 
@@ -219,10 +284,14 @@ def series(
     """The filters' figures per day in ``zone`` (or per hour, ``grain="hour"``, as
     aware datetimes in ``zone``), oldest first; periods without any event are left out."""
     tz = ZoneInfo(zone)
+    daily = grain == "day" and zone == rollups.rollup_zone()
     result: dict[datetime | date, Totals] = {}
-    for row in session.execute(_hours(filters, CampaignHour.hour)).mappings():
-        local = row["hour"].astimezone(tz)
-        period: datetime | date = local if grain == "hour" else local.date()
+    query = _counted(filters, "period", daily=daily)
+    for row in session.execute(query).mappings():
+        period: datetime | date = row["period"]
+        if isinstance(period, datetime):
+            local = period.astimezone(tz)
+            period = local if grain == "hour" else local.date()
         result.setdefault(period, Totals()).add(row, prices.get(row["connection"]))
     return sorted(result.items())
 
@@ -292,14 +361,15 @@ def compare_variants(
     variants: Sequence[Variant], by_key: Mapping[int, Totals], metric: str
 ) -> list[VariantComparison]:
     """Each variant after the first against the first: CTR (unique human clickers ÷
-    delivered) or conversions ÷ delivered, by a two-proportion test."""
+    delivered) or converters ÷ delivered (people, not conversion events), by a
+    two-proportion test."""
     if len(variants) < 2:
         return []
     base = variants[0]
     base_totals = by_key.get(base.id, Totals())
 
     def successes(t: Totals) -> int:
-        return t.clickers if metric == "ctr" else t.conversions
+        return t.clickers if metric == "ctr" else t.converters
 
     result = []
     for variant in variants[1:]:
@@ -328,8 +398,8 @@ def link_series(session: Session, filters: Filters, zone: str) -> list[tuple[dat
         for name in kinds:
             found[name] += int(row[name] or 0)
 
-    for row in session.execute(_hours(filters, CampaignHour.hour)).mappings():
-        add(row["hour"], row)
+    for row in session.execute(_counted(filters, "period", daily=False)).mappings():
+        add(row["period"], row)
     if filters.brand_id is None and filters.campaign_id is None and filters.variant_id is None:
         query = sa.select(
             LinkHour.hour, *(sa.func.sum(getattr(LinkHour, k)).label(k) for k in kinds)

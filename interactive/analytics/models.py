@@ -14,7 +14,7 @@ postbacks and pixels, so an order reported both ways counts once).
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -66,23 +66,20 @@ class Conversion(Base):
 # (``interactive rollups rebuild``) and must come out the same.
 
 
-class CampaignHour(Base):
-    """A campaign variant's figures in one UTC hour: recipients by the hour they were
-    decided, messages by the hour they were submitted (created, while queued), clicks,
-    replies and conversions by the hour they happened; ``clickers`` and ``repliers`` count
-    people in the hour of their first human click or first reply, so their sum over any
-    range of hours counts nobody twice."""
+class CampaignCounters:
+    """The figures a campaign variant's rollup row holds for a period: recipients by when
+    they were decided (``deferred`` among the eligible), messages by when they were
+    submitted (created, while queued; ``queued`` not yet submitted), clicks, replies and
+    conversions by when they happened; ``clickers``, ``repliers`` and ``converters`` count
+    people in the hour of their first human click, first reply or first conversion, so
+    their sum over any range of hours counts nobody twice."""
 
-    __tablename__ = "rollup_campaign_hours"
-    __table_args__ = (sa.Index("ix_rollup_campaign_hours_hour", "hour"),)
-
-    campaign_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    variant_key: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     targeted: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     eligible: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    deferred: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     held_out: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     not_sent: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    queued: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     sent: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     parts: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     delivered: Mapped[int] = mapped_column(sa.BigInteger, default=0)
@@ -96,7 +93,33 @@ class CampaignHour(Base):
     repliers: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     opt_outs: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     conversions: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    converters: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     revenue: Mapped[Decimal] = mapped_column(sa.Numeric(16, 2), default=0)
+
+
+class CampaignHour(CampaignCounters, Base):
+    """A campaign variant's figures in one UTC hour (see :class:`CampaignCounters`)."""
+
+    __tablename__ = "rollup_campaign_hours"
+    __table_args__ = (sa.Index("ix_rollup_campaign_hours_hour", "hour"),)
+
+    campaign_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    variant_key: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+
+
+class CampaignDay(CampaignCounters, Base):
+    """A campaign variant's figures in one day of ``zone`` (the instance's time zone,
+    ``DEFAULT_TIMEZONE``, when the row was computed): the sum of its hourly rows whose
+    hour starts on that day there. What the overview reads for viewers in that zone."""
+
+    __tablename__ = "rollup_campaign_days"
+    __table_args__ = (sa.Index("ix_rollup_campaign_days_day", "day"),)
+
+    campaign_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    variant_key: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    zone: Mapped[str] = mapped_column(sa.String(64))
 
 
 class CampaignBreakdown(Base):
@@ -104,7 +127,7 @@ class CampaignBreakdown(Base):
     recipients got no message, ``key`` the reason), ``failure`` (failed messages by error
     code, ``key`` the code or "" when the SMSC gave none) and ``latency`` (delivered
     messages by seconds from submission to the receipt, ``key`` the upper bound of the
-    bucket, see ``rollups.LATENCY_BUCKETS``)."""
+    bucket, see ``compute.LATENCY_BUCKETS``)."""
 
     __tablename__ = "rollup_campaign_breakdowns"
 

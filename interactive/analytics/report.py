@@ -11,6 +11,7 @@ percent format) and every text is a string cell, which a spreadsheet never evalu
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,7 +19,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import IO, Any
 
-from flask_babel import format_currency, format_date, format_decimal, format_percent, get_locale
+from babel import Locale
+from babel.numbers import NumberPattern, get_group_symbol, parse_pattern
+from babel.numbers import format_decimal as babel_format_decimal
+from flask_babel import format_currency, format_date, format_decimal, get_locale
 
 from interactive.web import xlsx
 from interactive.web.csv_safe import neutralise
@@ -63,17 +67,47 @@ class Table:
 # --- formatting for the page -------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Style:
+    """How a locale writes the dashboards' numbers (a page shows thousands of them)."""
+
+    locale: Locale
+    rate: NumberPattern  # the locale's percent pattern with one decimal
+    group: str | None  # counts: Python's grouping with this separator, when that is the same
+
+    @classmethod
+    @functools.cache
+    def of(cls, name: str) -> _Style:
+        locale = Locale.parse(name)
+        rate = parse_pattern(locale.percent_formats[None].pattern.replace("#,##0", "#,##0.0", 1))
+        group = get_group_symbol(locale)
+        same = all(
+            babel_format_decimal(n, locale=locale) == f"{n:,}".replace(",", group)
+            for n in (0, 7, 1234, 1234567, 10**12)
+        )
+        return cls(locale, rate, group if same else None)
+
+
+def _style() -> _Style:
+    return _Style.of(str(get_locale() or "en"))
+
+
 def percent(value: float | None) -> str:
     """A rate in the viewer's language with one decimal ("40.0%", "%40,0"), "—" for none."""
     if value is None:
         return "—"
-    locale = get_locale()
-    pattern = locale.percent_formats[None].pattern if locale else "#,##0%"
-    return str(format_percent(value, format=pattern.replace("#,##0", "#,##0.0", 1)))
+    style = _style()
+    return str(style.rate.apply(value, style.locale))
 
 
 def count(value: int | None) -> str:
-    return "—" if value is None else str(format_decimal(value))
+    if value is None:
+        return "—"
+    if isinstance(value, int) and value >= 0:
+        group = _style().group
+        if group is not None:
+            return f"{value:,}".replace(",", group)
+    return str(format_decimal(value))
 
 
 def money(value: Decimal | None, currency: str) -> str:

@@ -1,13 +1,14 @@
 """Rollups: the small tables the dashboards read, derived from the raw events.
 
-A campaign's rollup rows (``rollup_campaign_hours``, ``…_breakdowns``, ``…_lift``) are
-recomputed together from its raw rows by :func:`refresh_campaign`: grouped queries over
-the campaign's recipients, messages, clicks, replies and conversions (each served by an
-index on ``campaign_id``), then the campaign's old rows replaced in the same transaction.
-The incremental job (``refresh_rollups``, every ``REFRESH_EVERY_S`` on the ``reports``
-queue) refreshes the campaigns that changed; the rebuild (``interactive rollups
-rebuild``) refreshes every campaign with the same function, so the two agree exactly by
-construction, and a test holds them to it.
+A campaign's rollup rows (``rollup_campaign_hours``, ``…_days``, ``…_breakdowns``,
+``…_lift``) are recomputed together from its raw rows by :func:`refresh_campaign` (the
+grouped queries of ``compute`` over its recipients, messages, clicks, replies and conversions,
+each served by an index on ``campaign_id``), then the campaign's old rows replaced in the same
+transaction. The daily rows are the hourly ones summed into days of the instance's time
+zone, so the two cannot disagree. The incremental job (``refresh_rollups``, every
+``REFRESH_EVERY_S`` on the ``reports`` queue) refreshes the campaigns that changed; the
+rebuild (``interactive rollups rebuild``) refreshes every campaign with the same function,
+so the two agree exactly by construction, and a test holds them to it.
 
 Which campaigns changed:
 
@@ -32,81 +33,43 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import redis
 import sqlalchemy as sa
+from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from interactive.analytics.compute import (
+    CLICK_COUNTERS,
+    CampaignRows,
+    compute_campaign,
+    hour_bucket,
+)
 from interactive.analytics.models import (
     CampaignBreakdown,
+    CampaignDay,
     CampaignHour,
     CampaignLift,
-    Conversion,
     LinkHour,
 )
-from interactive.db import UTCDateTime, utcnow
-from interactive.keywords.models import Decision, InboundMessage
-from interactive.outbound.campaigns import SENT_STATES
+from interactive.db import utcnow
 from interactive.outbound.models import (
     Campaign,
     CampaignRun,
     CampaignState,
-    Goal,
-    Message,
-    PartState,
-    Recipient,
-    RecipientStatus,
 )
 from interactive.redis_store import get_redis, key
-from interactive.shortlinks.models import Click, ClickKind, Link
+from interactive.shortlinks.models import Click, Link
 
 log = logging.getLogger(__name__)
 
 REFRESH_EVERY_S = 20
-#: Seconds from submission to the delivery receipt: the upper bounds of the latency
-#: histogram's buckets (the last bucket, "inf", holds the rest).
-LATENCY_BUCKETS = (5, 10, 30, 60, 300, 1800, 3600, 21600, 86400)
-FAILED_STATES = frozenset(
-    {
-        PartState.REJECTED,
-        PartState.UNDELIVERABLE,
-        PartState.EXPIRED,
-        PartState.DELETED,
-        PartState.FAILED,
-    }
-)
-ELIGIBLE = (RecipientStatus.QUEUED, RecipientStatus.DEFERRED)
-NOT_SENT = (RecipientStatus.SKIPPED, RecipientStatus.CANCELLED)
-#: The arms of the hold-out measurement.
-TREATED, CONTROL = "treated", "control"
 DIRTY_CAMPAIGNS = ("rollups", "campaigns")
 DIRTY_LINKS = ("rollups", "links")
 REFRESHED_AT = ("rollups", "refreshed_at")
 POP_BATCH = 10_000
-
-COUNTERS = (
-    "targeted",
-    "eligible",
-    "held_out",
-    "not_sent",
-    "sent",
-    "parts",
-    "delivered",
-    "failed",
-    "clicks_human",
-    "clicks_preview",
-    "clicks_scanner",
-    "clicks_head",
-    "clickers",
-    "replies",
-    "repliers",
-    "opt_outs",
-    "conversions",
-)
-CLICK_COUNTERS = {kind: f"clicks_{kind.value}" for kind in ClickKind}
 
 
 # --- touching ---------------------------------------------------------------------------------
@@ -154,231 +117,38 @@ def _pop_all(client: redis.Redis, name: str) -> set[int]:
         taken.update(int(x) for x in batch)
 
 
-# --- SQL helpers ------------------------------------------------------------------------------
+def rollup_zone() -> str:
+    """The time zone of the daily rows: the instance's (``DEFAULT_TIMEZONE``)."""
+    if has_app_context():
+        return str(current_app.config.get("DEFAULT_TIMEZONE") or "UTC")
+    return "UTC"
 
 
-def _hour(column: Any, dialect: str) -> sa.ColumnElement[datetime]:
-    """The UTC hour a timestamp falls in."""
-    if dialect == "postgresql":
-        return sa.type_coerce(sa.func.date_trunc("hour", column, "UTC"), UTCDateTime)
-    return sa.type_coerce(sa.func.strftime("%Y-%m-%d %H:00:00", column), UTCDateTime)
+CAMPAIGN_TABLES = (CampaignHour, CampaignDay, CampaignBreakdown, CampaignLift)
 
 
-def _seconds_between(start: Any, end: Any, dialect: str) -> sa.ColumnElement[Any]:
-    if dialect == "postgresql":
-        return sa.extract("epoch", end - start)
-    return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0
-
-
-def _latency_bucket(seconds: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
-    whens = [(seconds <= bound, str(bound)) for bound in LATENCY_BUCKETS]
-    return sa.case(*whens, else_="inf")
-
-
-def _within_days(start: Any, moment: Any, days: int, dialect: str) -> sa.ColumnElement[bool]:
-    """``start <= moment <= start + days``."""
-    if dialect == "postgresql":
-        return sa.and_(moment >= start, moment <= start + sa.func.make_interval(0, 0, 0, days))
-    return sa.and_(
-        sa.func.julianday(moment) >= sa.func.julianday(start),
-        sa.func.julianday(moment) <= sa.func.julianday(start) + days,
-    )
-
-
-def _variant_key(column: Any) -> sa.ColumnElement[int]:
-    return sa.func.coalesce(column, 0)
-
-
-# --- one campaign -----------------------------------------------------------------------------
-
-
-@dataclass
-class CampaignRows:
-    """A campaign's rollup rows, as computed from its raw events."""
-
-    hours: dict[tuple[int, datetime], dict[str, Any]]
-    breakdowns: dict[tuple[int, str, str], int]
-    lift: dict[str, tuple[int, int]]
-
-
-def conversion_filter(campaign: Campaign) -> sa.ColumnElement[bool]:
-    """The conversions that count for the campaign's goal: its event when the goal names
-    one, replies for a reply goal, every conversion otherwise."""
-    if campaign.goal == Goal.CONVERSION and campaign.goal_value:
-        return Conversion.event == campaign.goal_value
-    if campaign.goal == Goal.REPLY:
-        return Conversion.source == "reply"
-    return sa.true()
-
-
-def compute_campaign(session: Session, campaign: Campaign) -> CampaignRows:
-    """A campaign's rollup rows from its raw events (reads only)."""
-    dialect = session.get_bind().dialect.name
-    hours: dict[tuple[int, datetime], dict[str, Any]] = {}
-    breakdowns: dict[tuple[int, str, str], int] = {}
-    cid = campaign.id
-
-    def row(variant_key: int, hour: datetime) -> dict[str, Any]:
-        found = hours.get((variant_key, hour))
-        if found is None:
-            found = hours[(variant_key, hour)] = dict.fromkeys(COUNTERS, 0)
-            found["revenue"] = Decimal(0)
-        return found
-
-    def add(kind: str, variant_key: int, name: str, count: int) -> None:
-        breakdowns[(variant_key, kind, name)] = breakdowns.get((variant_key, kind, name), 0) + count
-
-    vk, hour = _variant_key(Recipient.variant_id), _hour(Recipient.decided_at, dialect)
-    for v, h, status, reason, count in session.execute(
-        sa.select(vk, hour, Recipient.status, Recipient.reason, sa.func.count())
-        .where(Recipient.campaign_id == cid)
-        .group_by(vk, hour, Recipient.status, Recipient.reason)
-    ):
-        r = row(v, h)
-        r["targeted"] += count
-        r["eligible"] += count if status in ELIGIBLE else 0
-        r["held_out"] += count if status == RecipientStatus.HELD_OUT else 0
-        r["not_sent"] += count if status in NOT_SENT else 0
-        if reason is not None and status != RecipientStatus.HELD_OUT:
-            add("reason", v, reason.value, count)
-
-    vk = _variant_key(Message.variant_id)
-    hour = _hour(sa.func.coalesce(Message.submitted_at, Message.created_at), dialect)
-    for v, h, state, count, parts in session.execute(
-        sa.select(vk, hour, Message.state, sa.func.count(), sa.func.sum(Message.parts_count))
-        .where(Message.campaign_id == cid)
-        .group_by(vk, hour, Message.state)
-    ):
-        r = row(v, h)
-        if state in SENT_STATES:
-            r["sent"] += count
-            r["parts"] += int(parts or 0)
-        r["delivered"] += count if state == PartState.DELIVERED else 0
-        r["failed"] += count if state in FAILED_STATES else 0
-    code = sa.func.coalesce(sa.cast(Message.error_code, sa.String), "")
-    for v, error, count in session.execute(
-        sa.select(vk, code, sa.func.count())
-        .where(Message.campaign_id == cid, Message.state.in_(FAILED_STATES))
-        .group_by(vk, code)
-    ):
-        add("failure", v, error, count)
-    bucket = _latency_bucket(_seconds_between(Message.submitted_at, Message.final_at, dialect))
-    for v, name, count in session.execute(
-        sa.select(vk, bucket, sa.func.count())
-        .where(
-            Message.campaign_id == cid,
-            Message.state == PartState.DELIVERED,
-            Message.submitted_at.is_not(None),
-            Message.final_at.is_not(None),
-        )
-        .group_by(vk, bucket)
-    ):
-        add("latency", v, name, count)
-
-    vk, hour = _variant_key(Click.variant_id), _hour(Click.clicked_at, dialect)
-    for v, h, kind, count in session.execute(
-        sa.select(vk, hour, Click.kind, sa.func.count())
-        .where(Click.campaign_id == cid)
-        .group_by(vk, hour, Click.kind)
-    ):
-        row(v, h)[CLICK_COUNTERS[kind]] += count
-    # A person (the contact, or the link when the click names none) is counted in the
-    # hour of their first human click.
-    person = sa.func.coalesce(Click.contact_id, -Click.link_id)
-    first = (
-        sa.select(vk.label("v"), sa.func.min(Click.clicked_at).label("first"))
-        .where(Click.campaign_id == cid, Click.kind == ClickKind.HUMAN)
-        .group_by(vk, person)
-        .subquery()
-    )
-    first_hour = _hour(first.c.first, dialect)
-    for v, h, count in session.execute(
-        sa.select(first.c.v, first_hour, sa.func.count()).group_by(first.c.v, first_hour)
-    ):
-        row(v, h)["clickers"] += count
-
-    vk, hour = _variant_key(InboundMessage.variant_id), _hour(InboundMessage.received_at, dialect)
-    opt_out = sa.case((InboundMessage.decision == Decision.OPT_OUT, 1), else_=0)
-    for v, h, count, opt_outs in session.execute(
-        sa.select(vk, hour, sa.func.count(), sa.func.sum(opt_out))
-        .where(InboundMessage.campaign_id == cid)
-        .group_by(vk, hour)
-    ):
-        r = row(v, h)
-        r["replies"] += count
-        r["opt_outs"] += int(opt_outs or 0)
-    first = (
-        sa.select(vk.label("v"), sa.func.min(InboundMessage.received_at).label("first"))
-        .where(InboundMessage.campaign_id == cid)
-        .group_by(vk, InboundMessage.source)
-        .subquery()
-    )
-    first_hour = _hour(first.c.first, dialect)
-    for v, h, count in session.execute(
-        sa.select(first.c.v, first_hour, sa.func.count()).group_by(first.c.v, first_hour)
-    ):
-        row(v, h)["repliers"] += count
-
-    counted = conversion_filter(campaign)
-    vk, hour = _variant_key(Conversion.variant_id), _hour(Conversion.occurred_at, dialect)
-    for v, h, count, revenue in session.execute(
-        sa.select(vk, hour, sa.func.count(), sa.func.sum(Conversion.value))
-        .where(Conversion.campaign_id == cid, counted)
-        .group_by(vk, hour)
-    ):
-        r = row(v, h)
-        r["conversions"] += count
-        r["revenue"] += Decimal(revenue or 0)
-
-    return CampaignRows(hours, breakdowns, _lift(session, campaign, counted, dialect))
-
-
-def _lift(
-    session: Session, campaign: Campaign, counted: sa.ColumnElement[bool], dialect: str
-) -> dict[str, tuple[int, int]]:
-    """(members, converters) of the treated and control arms; empty without a hold-out."""
-    if not campaign.holdout_percent:
-        return {}
-    converted = (
-        sa.select(Conversion.id)
-        .where(
-            Conversion.contact_id == Recipient.contact_id,
-            _within_days(
-                Recipient.decided_at, Conversion.occurred_at, campaign.attribution_days, dialect
-            ),
-            counted,
-        )
-        .exists()
-    )
-    arm = sa.case((Recipient.status == RecipientStatus.HELD_OUT, CONTROL), else_=TREATED)
-    rows = session.execute(
-        sa.select(arm, sa.func.count(), sa.func.sum(sa.case((converted, 1), else_=0)))
-        .where(
-            Recipient.campaign_id == campaign.id,
-            Recipient.status.in_((RecipientStatus.QUEUED, RecipientStatus.HELD_OUT)),
-        )
-        .group_by(arm)
-    )
-    return {name: (int(members), int(converters or 0)) for name, members, converters in rows}
-
-
-def refresh_campaign(session: Session, campaign_id: int) -> bool:
-    """Replace a campaign's rollup rows by what its raw events say now (flushes, does not
-    commit). False when the campaign is gone (its rows are removed)."""
-    for model in (CampaignHour, CampaignBreakdown, CampaignLift):
+def refresh_campaign(session: Session, campaign_id: int, zone: str | None = None) -> bool:
+    """Replace a campaign's rollup rows by what its raw events say now, its daily rows in
+    ``zone`` (default :func:`rollup_zone`); flushes, does not commit. False when the
+    campaign is gone (its rows are removed)."""
+    for model in CAMPAIGN_TABLES:
         session.execute(sa.delete(model).where(model.campaign_id == campaign_id))
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         return False
     computed = compute_campaign(session, campaign)
-    _insert_rows(session, campaign_id, computed)
+    _insert_rows(session, campaign_id, computed, zone or rollup_zone())
     return True
 
 
-def _insert_rows(session: Session, campaign_id: int, computed: CampaignRows) -> None:
+def _insert_rows(session: Session, campaign_id: int, computed: CampaignRows, zone: str) -> None:
     hours = [
         {"campaign_id": campaign_id, "variant_key": v, "hour": h, **values}
         for (v, h), values in sorted(computed.hours.items())
+    ]
+    days = [
+        {"campaign_id": campaign_id, "variant_key": v, "day": d, "zone": zone, **values}
+        for (v, d), values in sorted(computed.days(zone).items())
     ]
     breakdowns = [
         {"campaign_id": campaign_id, "variant_key": v, "kind": kind, "key": name, "count": count}
@@ -388,7 +158,12 @@ def _insert_rows(session: Session, campaign_id: int, computed: CampaignRows) -> 
         {"campaign_id": campaign_id, "arm": arm, "members": members, "converters": converters}
         for arm, (members, converters) in sorted(computed.lift.items())
     ]
-    tables = ((CampaignHour, hours), (CampaignBreakdown, breakdowns), (CampaignLift, lift))
+    tables = (
+        (CampaignHour, hours),
+        (CampaignDay, days),
+        (CampaignBreakdown, breakdowns),
+        (CampaignLift, lift),
+    )
     for model, rows in tables:
         if rows:
             session.execute(sa.insert(model.__table__), rows)  # type: ignore[arg-type]
@@ -404,7 +179,7 @@ def refresh_links(session: Session, link_ids: Sequence[int]) -> None:
     dialect = session.get_bind().dialect.name
     ids = list(link_ids)
     session.execute(sa.delete(LinkHour).where(LinkHour.link_id.in_(ids)))
-    hour = _hour(Click.clicked_at, dialect)
+    hour = hour_bucket(Click.clicked_at, dialect)
     rows: dict[tuple[int, datetime], dict[str, Any]] = {}
     for link_id, h, kind, count in session.execute(
         sa.select(Click.link_id, hour, Click.kind, sa.func.count())
@@ -465,12 +240,19 @@ def refresh(session: Session, client: redis.Redis, now: datetime | None = None) 
     each committed on its own. A campaign that fails is put back for the next run."""
     now = now or utcnow()
     done = Refreshed()
+    zone = rollup_zone()
     campaigns = _pop_all(client, key(*DIRTY_CAMPAIGNS))
     campaigns |= live_campaigns(session, now)
+    # Daily rows left in another zone (the instance's time zone was changed) are redone.
+    campaigns.update(
+        session.scalars(
+            sa.select(CampaignDay.campaign_id).where(CampaignDay.zone != zone).distinct()
+        )
+    )
     session.commit()  # the reads above must not hold a snapshot over the refreshes
     for campaign_id in sorted(campaigns):
         try:
-            refresh_campaign(session, campaign_id)
+            refresh_campaign(session, campaign_id, zone)
             session.commit()
             done.campaigns += 1
         except Exception:
@@ -497,13 +279,12 @@ def refresh(session: Session, client: redis.Redis, now: datetime | None = None) 
 def rebuild(session: Session) -> Refreshed:
     """Recompute every rollup from the raw events (each campaign committed on its own)."""
     done = Refreshed()
-    session.execute(sa.delete(CampaignHour))
-    session.execute(sa.delete(CampaignBreakdown))
-    session.execute(sa.delete(CampaignLift))
-    session.execute(sa.delete(LinkHour))
+    zone = rollup_zone()
+    for model in (*CAMPAIGN_TABLES, LinkHour):
+        session.execute(sa.delete(model))
     session.commit()
     for campaign_id in list(session.scalars(sa.select(Campaign.id).order_by(Campaign.id))):
-        refresh_campaign(session, campaign_id)
+        refresh_campaign(session, campaign_id, zone)
         session.commit()
         done.campaigns += 1
     standalone = list(

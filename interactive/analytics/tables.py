@@ -150,7 +150,8 @@ def top_table(
 
 def funnel_table(t: Totals, urls: Urls) -> Table:
     """The funnel's steps with each step's rate: eligible of targeted, sent of eligible,
-    delivered of sent, unique human clickers (CTR) and conversions of delivered."""
+    delivered of sent, unique human clickers (CTR) and people who converted of
+    delivered."""
     table = Table(
         "funnel",
         _("Funnel"),
@@ -166,7 +167,7 @@ def funnel_table(t: Totals, urls: Urls) -> Table:
         "sent": t.sent / t.eligible if t.eligible else None,
         "delivered": t.delivery_rate,
         "clickers": t.ctr,
-        "conversions": t.conversion_rate_delivered,
+        "converters": t.converter_rate,
     }
     for key, label, value in figures.funnel_steps(t):
         table.add([label, value, rates[key]], {"people": urls.get(key)})
@@ -203,9 +204,14 @@ def latency_table(counts: Mapping[str, int], bounds: Sequence[int]) -> Table:
     return table
 
 
-def variants_table(variants: Sequence[tuple[int, str]], by_key: Mapping[int, Totals]) -> Table:
+def variants_table(
+    variants: Sequence[tuple[int, str]],
+    by_key: Mapping[int, Totals],
+    url: Callable[[int], str | None] = lambda key: None,
+) -> Table:
     """Each variant's figures (``variants``: (id, label)), then the recipients decided
-    before a variant was chosen (skipped, held out), if any."""
+    before a variant was chosen (skipped, held out), if any; ``url(key)`` lists a variant's
+    recipients (key 0: those without a variant)."""
     table = Table(
         "variants",
         _("Variants"),
@@ -217,16 +223,18 @@ def variants_table(variants: Sequence[tuple[int, str]], by_key: Mapping[int, Tot
             Column("delivery_rate", _("Delivery rate"), "rate"),
             Column("clickers", _("Unique human clickers")),
             Column("ctr", _("CTR"), "rate"),
+            Column("converters", _("People who converted")),
+            Column("converter_rate", _("Converted (people, of delivered)"), "rate"),
             Column("conversions", _("Conversions")),
             Column("conversion_rate_delivered", _("Conversion rate (of delivered)"), "rate"),
             Column("revenue", _("Revenue"), "money"),
         ],
     )
-    rows = [(label, by_key.get(key, Totals())) for key, label in variants]
+    rows = [(key, label, by_key.get(key, Totals())) for key, label in variants]
     if 0 in by_key:
-        rows.append((_("No variant (not sent or held out)"), by_key[0]))
-    for label, t in rows:
-        table.add([label, *(getattr(t, c.key) for c in table.columns[1:])])
+        rows.append((0, _("No variant (not sent or held out)"), by_key[0]))
+    for key, label, t in rows:
+        table.add([label, *(getattr(t, c.key) for c in table.columns[1:])], {"targeted": url(key)})
     return table
 
 
@@ -261,7 +269,7 @@ def significance_table(comparisons: Sequence[VariantComparison]) -> Table:
             [
                 c.label,
                 c.baseline,
-                _("CTR") if c.metric == "ctr" else _("Conversions ÷ delivered"),
+                _("CTR") if c.metric == "ctr" else _("People who converted ÷ delivered"),
                 test.rate_a,
                 test.rate_b,
                 test.difference,
@@ -343,14 +351,16 @@ def reasons_table(
     return table
 
 
-def failures_table(counts: Mapping[str, int], url: str | None) -> Table:
+def failures_table(counts: Mapping[str, int], url: Callable[[str], str | None]) -> Table:
+    """Failed messages by error code ("" when none was given); ``url(code)`` lists the
+    recipients whose message failed so."""
     table = Table(
         "failures",
         _("Failures by error code"),
         [Column("code", _("Error code"), "text"), Column("messages", _("Messages"))],
     )
     for key, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
-        table.add([key or _("none given"), n], {"messages": url})
+        table.add([key or _("none given"), n], {"messages": url(key)})
     return table
 
 

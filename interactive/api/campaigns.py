@@ -19,7 +19,9 @@ from flask import Response, current_app, g, jsonify, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session, selectinload
 
+from interactive.analytics import funnel as campaign_funnel
 from interactive.api import schemas
+from interactive.api.callers import Caller
 from interactive.api.errors import ApiError
 from interactive.api.views import (
     MAX_ID,
@@ -43,7 +45,7 @@ from interactive.outbound.models import (
     Variant,
 )
 from interactive.redis_store import get_redis
-from interactive.web.models import ApiKey, Permission
+from interactive.web.models import Permission
 
 QUERY_PARAMETERS.update(
     {
@@ -249,7 +251,7 @@ def _save(
     problems = _reference_problems(session, fields, given, _connections())
     if problems:
         raise campaign_problems(problems)
-    api_key: ApiKey = g.api_key
+    api_key: Caller = g.api_key
     try:
         saved = campaigns.save(
             session, _campaign_input(fields), campaign=campaign, user_id=api_key.created_by_id
@@ -378,7 +380,7 @@ def cancel_campaign(campaign_id: int) -> Response:
     return _lifecycle(campaign_id, "cancel")
 
 
-def _funnel_out(funnel: campaigns.Funnel) -> schemas.FunnelOut:
+def _funnel_out(funnel: campaign_funnel.Funnel) -> schemas.FunnelOut:
     return schemas.FunnelOut(
         targeted=funnel.targeted,
         eligible=funnel.eligible,
@@ -393,6 +395,7 @@ def _funnel_out(funnel: campaigns.Funnel) -> schemas.FunnelOut:
         clicks_raw=funnel.clicks_raw,
         clickers=funnel.clickers,
         conversions=funnel.conversions,
+        converters=funnel.converters,
         revenue=str(funnel.revenue),
         reasons=dict(funnel.reasons),
         click_rate=funnel.click_rate,
@@ -405,7 +408,7 @@ def _funnel_out(funnel: campaigns.Funnel) -> schemas.FunnelOut:
 def campaign_stats(campaign_id: int) -> Response:
     dbs = db.session()
     campaign = _campaign_or_404(dbs, campaign_id)
-    total, by_variant = campaigns.funnel(dbs, campaign.id)
+    total, by_variant = campaign_funnel.campaign_funnel(dbs, campaign)
     labels: dict[int | None, str | None] = {
         v.id: v.label
         for v in dbs.scalars(
@@ -419,7 +422,7 @@ def campaign_stats(campaign_id: int) -> Response:
         schemas.VariantFunnel(
             variant_id=variant_id,
             label=labels.get(variant_id),
-            funnel=_funnel_out(by_variant.get(variant_id) or campaigns.Funnel()),
+            funnel=_funnel_out(by_variant.get(variant_id) or campaign_funnel.Funnel()),
         )
         for variant_id in order
     ]

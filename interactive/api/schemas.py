@@ -601,7 +601,8 @@ class FunnelOut(BaseModel):
     clicks: int = Field(description="Human clicks.")
     clicks_raw: int = Field(description="Every click, bots and previews included.")
     clickers: int = Field(description="Recipients with a human click.")
-    conversions: int
+    conversions: int = Field(description="Conversion events.")
+    converters: int = Field(description="People with a conversion.")
     revenue: str = Field(description="A decimal number, as text.")
     reasons: dict[str, int] = Field(description="Recipients without a message, by reason.")
     click_rate: float | None = Field(description="Clickers per delivered message.")

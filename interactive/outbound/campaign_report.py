@@ -14,9 +14,10 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
+from interactive.analytics.funnel import Funnel
+from interactive.analytics.models import CampaignDay
 from interactive.contacts.models import Contact
 from interactive.outbound import campaigns, labels
-from interactive.outbound.campaigns import Funnel
 from interactive.outbound.models import (
     Message,
     PartState,
@@ -24,7 +25,6 @@ from interactive.outbound.models import (
     RecipientReason,
     RecipientStatus,
 )
-from interactive.shortlinks.models import Click, ClickKind
 from interactive.web.csv_safe import neutralise
 
 EXPORT_PAGE = 5000
@@ -40,7 +40,7 @@ class Counts:
 
 def counts_by_campaign(session: Session, ids: Sequence[int]) -> dict[int, Counts]:
     """Targeted, sent, delivered and human clicks of each campaign (three grouped queries
-    for the whole page of the list)."""
+    for the whole page of the list; clicks as of the rollups' last refresh)."""
     result = {i: Counts() for i in ids}
     if not ids:
         return result
@@ -62,13 +62,15 @@ def counts_by_campaign(session: Session, ids: Sequence[int]) -> dict[int, Counts
             counts.sent += count
         if state == PartState.DELIVERED:
             counts.delivered += count
+    # Clicks from the rollups (refreshed every few seconds): never counted from the raw
+    # clicks on a page request.
     for click_campaign, count in session.execute(
-        sa.select(Click.campaign_id, sa.func.count())
-        .where(Click.campaign_id.in_(ids), Click.kind == ClickKind.HUMAN)
-        .group_by(Click.campaign_id)
+        sa.select(CampaignDay.campaign_id, sa.func.sum(CampaignDay.clicks_human))
+        .where(CampaignDay.campaign_id.in_(ids))
+        .group_by(CampaignDay.campaign_id)
     ):
         if click_campaign in result:
-            result[click_campaign].clicks = count
+            result[click_campaign].clicks = int(count or 0)
     return result
 
 
@@ -166,6 +168,8 @@ def export_rows(
     *,
     status: RecipientStatus | None,
     reason: RecipientReason | None,
+    variant: int | None = None,
+    error: str | None = None,
 ) -> Iterator[str]:
     """The recipients as CSV text, page by page (a streamed response must not hold a
     cursor across yields); cells a spreadsheet would run as formulas are neutralised."""
@@ -192,6 +196,8 @@ def export_rows(
             campaign_id,
             status=status,
             reason=reason,
+            variant=variant,
+            error=error,
             after_id=after,
             limit=EXPORT_PAGE,
         )

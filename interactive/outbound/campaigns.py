@@ -1,5 +1,6 @@
 """Campaigns: saving a draft, the checks before scheduling, the lifecycle (schedule,
-pause, resume, cancel), audiences, send windows and recurrences, and the funnel.
+pause, resume, cancel), audiences, send windows and recurrences, the recipients list (the funnel is
+read from the rollups: ``interactive.analytics.funnel``).
 
 Lifecycle: DRAFT → SCHEDULED → SENDING → COMPLETED, with PAUSED ⇄ SENDING and CANCELLED
 from any state before COMPLETED. Pause and cancel act within seconds mid-send: chunk jobs
@@ -16,7 +17,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,11 +26,9 @@ from flask_babel import force_locale, gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from interactive.analytics import service as conversions
 from interactive.contacts import segments as segment_rules
 from interactive.contacts.models import AttributeDefinition, Brand, Contact, ListMember, Segment
 from interactive.db import utcnow
-from interactive.keywords.models import InboundMessage
 from interactive.outbound import delivery, rendering
 from interactive.outbound.models import (
     Campaign,
@@ -51,7 +49,6 @@ from interactive.outbound.models import (
     Variant,
 )
 from interactive.outbound.service import outbound_stream
-from interactive.shortlinks.models import Click, ClickKind
 from interactive.streams import publish_after_commit
 
 log = logging.getLogger(__name__)
@@ -549,7 +546,7 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", folded).strip("-")[:60]
 
 
-# --- funnel -----------------------------------------------------------------------------------
+# --- message states and recipients ---------------------------------------------------------
 
 SENT_STATES = frozenset(
     {
@@ -561,119 +558,18 @@ SENT_STATES = frozenset(
         PartState.DELETED,
     }
 )
-
-
-@dataclass
-class Funnel:
-    targeted: int = 0
-    eligible: int = 0
-    held_out: int = 0
-    deferred: int = 0
-    skipped: int = 0
-    queued: int = 0
-    sent: int = 0
-    delivered: int = 0
-    failed: int = 0
-    clicks: int = 0  # human
-    clicks_raw: int = 0
-    clickers: int = 0  # contacts with a human click
-    replies: int = 0  # inbound messages attributed to the campaign
-    repliers: int = 0  # numbers that replied
-    conversions: int = 0
-    revenue: Decimal = Decimal(0)
-    reasons: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def click_rate(self) -> float | None:
-        return self.clickers / self.delivered if self.delivered else None
-
-    @property
-    def delivery_rate(self) -> float | None:
-        return self.delivered / self.sent if self.sent else None
-
-
-def funnel(session: Session, campaign_id: int) -> tuple[Funnel, dict[int | None, Funnel]]:
-    """The campaign's funnel and one per variant (None: recipients with no variant, e.g.
-    skipped before a variant was chosen)."""
-    total = Funnel()
-    by_variant: dict[int | None, Funnel] = {}
-
-    def both(variant_id: int | None) -> tuple[Funnel, Funnel]:
-        return total, by_variant.setdefault(variant_id, Funnel())
-
-    recipients = session.execute(
-        sa.select(Recipient.variant_id, Recipient.status, Recipient.reason, sa.func.count())
-        .where(Recipient.campaign_id == campaign_id)
-        .group_by(Recipient.variant_id, Recipient.status, Recipient.reason)
-    ).all()
-    for variant_id, status, reason, count in recipients:
-        for f in both(variant_id):
-            f.targeted += count
-            if status in (RecipientStatus.QUEUED, RecipientStatus.DEFERRED):
-                f.eligible += count
-            if status == RecipientStatus.HELD_OUT:
-                f.held_out += count
-            elif status == RecipientStatus.DEFERRED:
-                f.deferred += count
-            elif status in (RecipientStatus.SKIPPED, RecipientStatus.CANCELLED):
-                f.skipped += count
-            if reason is not None and status != RecipientStatus.HELD_OUT:
-                f.reasons[reason.value] = f.reasons.get(reason.value, 0) + count
-    messages = session.execute(
-        sa.select(Message.variant_id, Message.state, sa.func.count())
-        .where(Message.campaign_id == campaign_id)
-        .group_by(Message.variant_id, Message.state)
-    ).all()
-    for variant_id, state, count in messages:
-        for f in both(variant_id):
-            if state in (PartState.QUEUED, PartState.SUBMITTING):
-                f.queued += count
-            if state in SENT_STATES:
-                f.sent += count
-            if state == PartState.DELIVERED:
-                f.delivered += count
-            if state in (
-                PartState.REJECTED,
-                PartState.UNDELIVERABLE,
-                PartState.EXPIRED,
-                PartState.DELETED,
-                PartState.FAILED,
-            ):
-                f.failed += count
-    clicks = session.execute(
-        sa.select(
-            Click.variant_id,
-            Click.kind,
-            sa.func.count(),
-            sa.func.count(sa.distinct(Click.contact_id)),
-        )
-        .where(Click.campaign_id == campaign_id)
-        .group_by(Click.variant_id, Click.kind)
-    ).all()
-    for variant_id, kind, count, contacts in clicks:
-        for f in both(variant_id):
-            f.clicks_raw += count
-            if kind == ClickKind.HUMAN:
-                f.clicks += count
-                f.clickers += contacts
-    replies = session.execute(
-        sa.select(
-            InboundMessage.variant_id,
-            sa.func.count(),
-            sa.func.count(sa.distinct(InboundMessage.source)),
-        )
-        .where(InboundMessage.campaign_id == campaign_id)
-        .group_by(InboundMessage.variant_id)
-    ).all()
-    for variant_id, count, numbers in replies:
-        for f in both(variant_id):
-            f.replies += count
-            f.repliers += numbers
-    for variant_id, count, revenue in conversions.counts(session, campaign_id):
-        for f in both(variant_id):
-            f.conversions += count
-            f.revenue += revenue
-    return total, by_variant
+#: Not submitted yet.
+QUEUED_STATES = frozenset({PartState.QUEUED, PartState.SUBMITTING})
+#: Rejected, or submitted and not delivered.
+FAILED_STATES = frozenset(
+    {
+        PartState.REJECTED,
+        PartState.UNDELIVERABLE,
+        PartState.EXPIRED,
+        PartState.DELETED,
+        PartState.FAILED,
+    }
+)
 
 
 def recipients(
@@ -682,10 +578,15 @@ def recipients(
     *,
     status: RecipientStatus | None = None,
     reason: RecipientReason | None = None,
+    variant: int | None = None,
+    error: str | None = None,
     after_id: int | None = None,
     limit: int = 50,
 ) -> list[Any]:
-    """A page of recipients (keyset by id) with their message's state."""
+    """A page of recipients (keyset by id) with their message's state. ``variant``: a
+    variant's id, or 0 for recipients decided before a variant was chosen; ``error``: those
+    whose message failed, ``"any"`` way, with ``"none"`` (no error code given) or with that
+    error code."""
     query = (
         sa.select(
             Recipient.id,
@@ -708,6 +609,16 @@ def recipients(
         query = query.where(Recipient.status == status)
     if reason is not None:
         query = query.where(Recipient.reason == reason)
+    if variant is not None:
+        query = query.where(
+            Recipient.variant_id == variant if variant else Recipient.variant_id.is_(None)
+        )
+    if error is not None:
+        query = query.where(Message.state.in_(FAILED_STATES))
+        if error == "none":
+            query = query.where(Message.error_code.is_(None))
+        elif error != "any":
+            query = query.where(Message.error_code == int(error))
     if after_id is not None:
         query = query.where(Recipient.id > after_id)
     return list(session.execute(query).all())

@@ -73,7 +73,7 @@ def decode_mo(
 
     ``dcs0`` is the connection's "SMSC default alphabet", used for every DCS that means the
     GSM 7 bit alphabet (0x00, 0x10-0x13, 0xF0-0xF3, ...). ``udh`` selects the Turkish
-    tables through IEs 0x24/0x25. Invalid bytes become U+FFFD and set ``replaced``.
+    tables through IEs 0x24/0x25. Invalid bytes (and NUL) become U+FFFD and set ``replaced``.
     Raises ValueError only for a ``data_coding`` outside 0-255 or an unknown ``dcs0``.
     """
     if dcs0 not in ("gsm0338", "latin1"):
@@ -110,9 +110,12 @@ def _alphabet(data_coding: int, dcs0: str) -> str:
 
 def _decode_codec(payload: bytes, codec: str) -> tuple[str, bool]:
     try:
-        return payload.decode(codec), False
+        text, replaced = payload.decode(codec), False
     except UnicodeDecodeError:  # odd length, lone surrogate, byte outside the charset
-        return payload.decode(codec, "replace"), True
+        text, replaced = payload.decode(codec, "replace"), True
+    if "\x00" in text:  # a text column cannot hold NUL (PostgreSQL): the raw bytes keep it
+        text, replaced = text.replace("\x00", _REPLACEMENT), True
+    return text, replaced
 
 
 def _decode_septets(payload: bytes, udh: Udh) -> tuple[str, bool]:

@@ -34,6 +34,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
+from interactive.analytics import funnel
 from interactive.contacts.models import Brand
 from interactive.db import db, utcnow
 from interactive.outbound import campaign_report, campaigns, labels, preview, testsend
@@ -258,17 +259,11 @@ def eligible() -> ResponseReturnValue:
 def show(campaign_id: int) -> ResponseReturnValue:
     session = db.session()
     campaign = _get(campaign_id)
-    total, by_variant = campaigns.funnel(session, campaign.id)
-    status = _enum_arg(RecipientStatus, "status")
-    reason = _enum_arg(RecipientReason, "reason")
+    total, by_variant = funnel.campaign_funnel(session, campaign)
+    filters = _recipient_filters(campaign)
     after = request.args.get("after", type=int)
     rows = campaigns.recipients(
-        session,
-        campaign.id,
-        status=status,
-        reason=reason,
-        after_id=after,
-        limit=RECIPIENTS_PAGE + 1,
+        session, campaign.id, **filters, after_id=after, limit=RECIPIENTS_PAGE + 1
     )
     more = len(rows) > RECIPIENTS_PAGE
     rows = rows[:RECIPIENTS_PAGE]
@@ -282,20 +277,19 @@ def show(campaign_id: int) -> ResponseReturnValue:
             )
     test_form = TestSendForm()
     test_form.variant.choices = [(v.id, v.label) for v in campaign.variants]
-    filters = {k: v for k, v in (("status", status), ("reason", reason)) if v}
     return render_template(
         "campaigns/show.html",
         campaign=campaign,
         total=total,
         steps=campaign_report.steps(total),
-        variant_rows=[(v, by_variant.get(v.id) or campaigns.Funnel()) for v in campaign.variants],
+        variant_rows=[(v, by_variant.get(v.id) or funnel.Funnel()) for v in campaign.variants],
         unassigned=by_variant.get(None),
         reasons=campaign_report.reason_rows(total),
         figure=campaign_report.funnel_figure(total) if total.targeted else None,
         progress=campaigns.progress(session, campaign.id),
         recipients=rows,
         next_after=rows[-1].id if more else None,
-        filters=filters,
+        filters={k: v for k, v in filters.items() if v is not None},
         variant_labels={v.id: v.label for v in campaign.variants},
         problems=problems,
         audience_size=audience_size,
@@ -307,6 +301,24 @@ def show(campaign_id: int) -> ResponseReturnValue:
         reason_keys=list(RecipientReason),
         can_test=campaign.state not in (CampaignState.COMPLETED, CampaignState.CANCELLED),
     )
+
+
+def _recipient_filters(campaign: Campaign) -> dict[str, Any]:
+    """The recipients list's filters from the query string (one that does not apply to
+    this campaign is left out): status, reason, variant (an id, or 0: none) and error
+    (``any``, ``none`` or an error code: recipients whose message failed so)."""
+    variant = request.args.get("variant", type=int)
+    if variant is not None and variant != 0 and variant not in {v.id for v in campaign.variants}:
+        variant = None
+    error = request.args.get("error", "").strip()
+    if error not in ("any", "none") and not (error.isdigit() and int(error) < 2**31):
+        error = ""
+    return {
+        "status": _enum_arg(RecipientStatus, "status"),
+        "reason": _enum_arg(RecipientReason, "reason"),
+        "variant": variant,
+        "error": error or None,
+    }
 
 
 def _enum_arg(kind: Any, name: str) -> Any:
@@ -347,8 +359,7 @@ def export(campaign_id: int) -> ResponseReturnValue:
         db.session(),
         campaign.id,
         {v.id: v.label for v in campaign.variants},
-        status=_enum_arg(RecipientStatus, "status"),
-        reason=_enum_arg(RecipientReason, "reason"),
+        **_recipient_filters(campaign),
     )
     log.info("campaign recipients exported campaign_id=%s by=%s", campaign.id, current_user.id)
     return Response(

@@ -188,11 +188,13 @@ class GatewayStore:
                 "smpp %s: receipt read with problems: %s", self.connection.name, receipt.problem
             )
         return delivery.ReceiptIn(
-            smsc_id=receipt.message_id or "",
+            # A text column cannot hold NUL (PostgreSQL): one such receipt would fail its
+            # whole batch on every retry.
+            smsc_id=(receipt.message_id or "").replace("\x00", "\ufffd"),
             id_forms=receipt.id_forms,
             state=receipt.state.value,
             error_code=receipt.error_code,
-            raw=body.decode("latin-1"),
+            raw=body.decode("latin-1").replace("\x00", "\ufffd"),
             received_at=pdu.received_at,
         )
 

@@ -12,9 +12,10 @@ on route ``sim``, variants A and B, one run started at ``T0``:
 - Clicks: c1 two human clicks (T0+1h, T0+2h) and a preview; c2 a scanner hit; c5 a human
   click (T0+3h) and a HEAD.
 - Replies: c3 "EVET" (T0+1h); c6 "RET" (an opt-out, T0+2h), then "tamam".
-- Conversions: c1 purchase 100.00 (A), c5 purchase 50.50 (B), c1 signup (A, not the goal
-  event), one unattributed purchase; hold-out c11 buys 20.00 a day later (a control
-  converter), c12 buys 10 days later (outside the window).
+- Conversions: c1 purchase 100.00 (A) and again 30.00 (A: two events, one person), c5
+  purchase 50.50 (B), c1 signup (A, not the goal event), one unattributed purchase;
+  hold-out c11 buys 20.00 a day later (a control converter), c12 buys 10 days later
+  (outside the window).
 """
 
 from __future__ import annotations
@@ -63,21 +64,39 @@ EXPECTED: dict[str, Any] = {
     "replies": 3,
     "repliers": 2,
     "opt_outs": 1,
-    "conversions": 2,
-    "revenue": Decimal("150.50"),
+    "conversions": 3,
+    "converters": 2,
+    "revenue": Decimal("180.50"),
     "cost": Decimal("2.00"),
     "delivery_rate": 5 / 7,
     "ctr": 2 / 5,
     "bot_share": 3 / 6,
     "opt_out_rate": 1 / 5,
-    "conversion_rate_clicks": 2 / 3,
-    "conversion_rate_delivered": 2 / 5,
-    "revenue_per_delivered": Decimal("30.1000"),
-    "cost_per_conversion": Decimal("1.0000"),
-    "roi": (150.50 - 2.00) / 2.00,
+    "conversion_rate_clicks": 3 / 3,
+    "conversion_rate_delivered": 3 / 5,
+    "converter_rate": 2 / 5,
+    "revenue_per_delivered": Decimal("36.1000"),
+    "cost_per_conversion": Decimal("0.6667"),
+    "roi": (180.50 - 2.00) / 2.00,
 }
-EXPECTED_A = {"targeted": 5, "sent": 4, "delivered": 3, "clickers": 1, "conversions": 1}
-EXPECTED_B = {"targeted": 3, "sent": 3, "delivered": 2, "clickers": 1, "conversions": 1}
+EXPECTED_A = {
+    "targeted": 5,
+    "deferred": 1,
+    "sent": 4,
+    "delivered": 3,
+    "clickers": 1,
+    "conversions": 2,
+    "converters": 1,
+}
+EXPECTED_B = {
+    "targeted": 3,
+    "deferred": 0,
+    "sent": 3,
+    "delivered": 2,
+    "clickers": 1,
+    "conversions": 1,
+    "converters": 1,
+}
 EXPECTED_REASONS = {"opted_out": 1, "no_consent": 1, "quiet_hours": 1}
 EXPECTED_FAILURES = {"11": 1}
 EXPECTED_LATENCY = {"5": 2, "10": 1, "60": 1, "1800": 1}
@@ -282,6 +301,7 @@ def build(
 
     conversion("o1", "c1", "purchase", "100.00", T0 + timedelta(hours=1, minutes=30), True)
     conversion("o2", "c5", "purchase", "50.50", T0 + timedelta(hours=4), True)
+    conversion("o3", "c1", "purchase", "30.00", T0 + timedelta(hours=5), True)
     conversion("s1", "c1", "signup", "0", T0 + timedelta(hours=1), True)
     conversion("u1", None, "purchase", "75.00", T0 + timedelta(hours=5), False)
     conversion("h1", "c11", "purchase", "20.00", T0 + timedelta(days=1), False)

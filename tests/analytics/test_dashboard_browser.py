@@ -63,7 +63,7 @@ def test_the_campaign_dashboard_draws_its_figures(
         1,
     ]
     expect(page.locator('[data-number="ctr"]')).to_have_text("40.0%")
-    expect(page.locator('[data-number="revenue"]')).to_have_text("TRY150.50")
+    expect(page.locator('[data-number="revenue"]')).to_have_text("TRY180.50")
     expect(page.locator("#table-lift")).to_contain_text("Not enough data yet")
     shot(page, "analytics-campaign")
 

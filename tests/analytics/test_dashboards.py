@@ -101,14 +101,14 @@ EXPECTED_FIGURES = {
     "delivery_rate": "71.4%",
     "clickers": "2",
     "ctr": "40.0%",
-    "conversions": "2",
-    "conversion_rate_clicks": "66.7%",
-    "conversion_rate_delivered": "40.0%",
-    "revenue": "TRY150.50",
-    "revenue_per_delivered": "TRY30.10",
+    "conversions": "3",
+    "conversion_rate_clicks": "100.0%",
+    "conversion_rate_delivered": "60.0%",
+    "revenue": "TRY180.50",
+    "revenue_per_delivered": "TRY36.10",
     "cost": "TRY2.00",
-    "cost_per_conversion": "TRY1.00",
-    "roi": "7,425.0%",
+    "cost_per_conversion": "TRY0.67",
+    "roi": "8,925.0%",
     "opt_outs": "1",
     "opt_out_rate": "20.0%",
     "bot_share": "50.0%",
@@ -135,11 +135,11 @@ def test_the_overview_shows_the_known_figures(marketer: Any, bahar: Built) -> No
             "71.4%",
             "2",
             "40.0%",
-            "2",
-            "40.0%",
-            "TRY150.50",
+            "3",
+            "60.0%",
+            "TRY180.50",
             "TRY2.00",
-            "7,425.0%",
+            "8,925.0%",
             "1",
         ]
     ]
@@ -147,7 +147,7 @@ def test_the_overview_shows_the_known_figures(marketer: Any, bahar: Built) -> No
     campaign_id = bahar.campaign.id
     assert f'href="/analytics/campaigns/{campaign_id}">Bahar</a>' in page
     assert f'href="/campaigns/{campaign_id}">7</a>' in page
-    assert table_rows(page, "top_revenue") == [["Bahar", "TRY150.50"]]
+    assert table_rows(page, "top_revenue") == [["Bahar", "TRY180.50"]]
     for chart in ("activity", "opt_outs", "top_conversion", "top_revenue"):
         assert f'<script type="application/json" data-figure="{chart}">' in page
     # The navigation leads here.
@@ -165,8 +165,8 @@ def test_the_overview_in_turkish(
     page = client.get("/analytics/").get_data(as_text=True)
     figures = numbers(page)
     assert figures["delivery_rate"] == "%71,4"
-    assert figures["revenue"] == "₺150,50"
-    assert figures["roi"] == "%7.425,0"
+    assert figures["revenue"] == "₺180,50"
+    assert figures["roi"] == "%8.925,0"
     assert "Son tıklama kazanır" in page
 
 
@@ -182,7 +182,7 @@ def test_the_campaign_dashboard(marketer: Any, bahar: Built) -> None:
         ["Sent", "7", "87.5%"],
         ["Delivered", "5", "71.4%"],
         ["Unique human clickers", "2", "40.0%"],
-        ["Conversions", "2", "40.0%"],
+        ["People who converted", "2", "40.0%"],
     ]
     figure = json.loads(
         re.search(r'data-figure="funnel">(.*?)</script>', page, re.S).group(1)  # type: ignore[union-attr]
@@ -194,9 +194,15 @@ def test_the_campaign_dashboard(marketer: Any, bahar: Built) -> None:
         ["B", "3", "3", "2"],
         ["No variant (not sent or held out)", "4", "0", "0"],
     ]
-    # Three and two delivered: too few for a test on the campaign's goal (conversions).
+    # The variants' people who converted and their conversions (c1 bought twice in A).
+    assert [row[7:11] for row in variants[:2]] == [
+        ["1", "33.3%", "2", "66.7%"],
+        ["1", "50.0%", "1", "50.0%"],
+    ]
+    # Three and two delivered: too few for a test on the campaign's goal (people who
+    # converted, of delivered: A's two purchases by one person count once).
     (comparison,) = table_rows(page, "significance")
-    assert comparison[:3] == ["B", "A", "Conversions ÷ delivered"]
+    assert comparison[:3] == ["B", "A", "People who converted ÷ delivered"]
     assert comparison[3:5] == ["50.0%", "33.3%"]
     assert comparison[-1] == "Not enough data yet"
     (lift,) = table_rows(page, "lift")
@@ -228,6 +234,36 @@ def test_the_campaign_dashboard(marketer: Any, bahar: Built) -> None:
     # The campaign page leads here.
     show = marketer.get(f"/campaigns/{campaign_id}").get_data(as_text=True)
     assert f'href="/analytics/campaigns/{campaign_id}"' in show
+
+
+def test_variant_and_failure_numbers_list_their_recipients(marketer: Any, bahar: Built) -> None:
+    campaign_id = bahar.campaign.id
+    page = marketer.get(f"/analytics/campaigns/{campaign_id}").get_data(as_text=True)
+    a, b = bahar.variants["A"].id, bahar.variants["B"].id
+    base = f"/campaigns/{campaign_id}"
+    assert f'href="{base}?variant={a}#recipients">5</a>' in page
+    assert f'href="{base}?variant={b}#recipients">3</a>' in page
+    assert f'href="{base}?variant=0#recipients">4</a>' in page
+    assert f'href="{base}?error=11#recipients">1</a>' in page
+
+    def phones(url: str) -> set[str]:
+        listed = marketer.get(url).get_data(as_text=True)
+        body = listed.split('id="recipients-table"', 1)[1]
+        return set(re.findall(r"<code>(\+\d+)</code>", body))
+
+    def who(*names: str) -> set[str]:
+        return {bahar.contacts[n].phone for n in names}
+
+    assert phones(f"{base}?variant={a}") == who("c1", "c2", "c3", "c4", "c10")
+    assert phones(f"{base}?variant=0") == who("c8", "c9", "c11", "c12")
+    assert phones(f"{base}?error=11") == who("c4")
+    assert phones(f"{base}?error=any&variant={b}") == set()
+    assert phones(f"{base}?error=none") == set()
+    assert phones(f"{base}?error=12") == set()
+    # A filter that does not apply is left out, not an error.
+    assert phones(f"{base}?variant=999999&error=x") == who(*(f"c{n}" for n in range(1, 13)))
+    export = csv_rows(marketer.get(f"{base}/recipients.csv?variant={a}&error=11"))
+    assert [row[0] for row in export[1:]] == [bahar.contacts["c4"].phone]
 
 
 def test_replies_lead_to_the_inbox_for_those_who_may_open_it(
@@ -280,7 +316,7 @@ def test_exports_hold_the_tables_rows_and_neutralise_formulas(
     rows = csv_rows(response)
     assert rows[0][:3] == ["Campaign", "Sent", "Delivered"]
     assert rows[1][:3] == ["'" + HOSTILE, "7", "5"]
-    assert rows[1][8:10] == ["150.50", "2.00"]
+    assert rows[1][8:10] == ["180.50", "2.00"]
     assert len(rows) == 2
 
     funnel = csv_rows(
@@ -293,7 +329,7 @@ def test_exports_hold_the_tables_rows_and_neutralise_formulas(
         ["Sent", "7"],
         ["Delivered", "5"],
         ["Unique human clickers", "2"],
-        ["Conversions", "2"],
+        ["People who converted", "2"],
     ]
     assert funnel[4][2] == "0.714286"
 
@@ -307,7 +343,7 @@ def test_exports_hold_the_tables_rows_and_neutralise_formulas(
     assert sheet[0][:2] == ["Campaign", "Sent"]
     assert sheet[1][:3] == [HOSTILE, 7, 5]  # a string cell: shown, never evaluated
     assert sheet[1][3] == pytest.approx(5 / 7)
-    assert sheet[1][8] == pytest.approx(150.5)
+    assert sheet[1][8] == pytest.approx(180.5)
 
 
 def test_every_table_of_the_campaign_dashboard_exports(marketer: Any, bahar: Built) -> None:

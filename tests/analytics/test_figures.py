@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask_babel import force_locale
 
-from interactive.analytics import figures, report, rollups, stats, tables
+from interactive.analytics import compute, figures, report, stats, tables
 from interactive.analytics.metrics import CampaignTotals, Totals, VariantComparison
 
 
@@ -34,7 +34,7 @@ def _trace(figure: dict, name: str) -> dict:
 
 
 def test_the_funnel_shows_the_people_at_each_step() -> None:
-    t = _totals(targeted=12, eligible=8, sent=7, delivered=5, clickers=2, conversions=2)
+    t = _totals(targeted=12, eligible=8, sent=7, delivered=5, clickers=2, converters=2)
     figure = figures.funnel_figure(t)
     (trace,) = figure["data"]
     assert trace["type"] == "funnel"
@@ -45,7 +45,7 @@ def test_the_funnel_shows_the_people_at_each_step() -> None:
         "Sent",
         "Delivered",
         "Unique human clickers",
-        "Conversions",
+        "People who converted",
     ]
 
 
@@ -110,7 +110,7 @@ def test_clicks_and_conversions_per_hour_since_the_send() -> None:
 
 def test_the_latency_histogram_keeps_empty_buckets_in_order() -> None:
     counts = {"5": 2, "10": 1, "60": 1, "1800": 1, "inf": 3}
-    figure = figures.latency_figure(counts, rollups.LATENCY_BUCKETS)
+    figure = figures.latency_figure(counts, compute.LATENCY_BUCKETS)
     (trace,) = figure["data"]
     assert trace["x"] == [
         "≤ 5 s",
@@ -125,7 +125,7 @@ def test_the_latency_histogram_keeps_empty_buckets_in_order() -> None:
         "> 1 d",
     ]
     assert trace["y"] == [2, 1, 0, 1, 0, 1, 0, 0, 0, 3]
-    table = tables.latency_table(counts, rollups.LATENCY_BUCKETS)
+    table = tables.latency_table(counts, compute.LATENCY_BUCKETS)
     assert [row[1] for row in table.rows] == trace["y"]
 
 
@@ -154,7 +154,7 @@ def test_clicks_by_kind_for_a_campaign_and_per_day_for_links() -> None:
 
 
 def test_the_funnel_table_gives_each_steps_rate() -> None:
-    t = _totals(targeted=12, eligible=8, sent=7, delivered=5, clickers=2, conversions=2)
+    t = _totals(targeted=12, eligible=8, sent=7, delivered=5, clickers=2, converters=2)
     table = tables.funnel_table(t, {"targeted": "/recipients"})
     assert [row[1] for row in table.rows] == [12, 8, 7, 5, 2, 2]
     assert table.rows[0][2] is None

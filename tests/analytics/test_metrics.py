@@ -5,19 +5,21 @@ significance tests."""
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from statistics import NormalDist
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from interactive.analytics import metrics, rollups, stats
+from interactive.analytics import compute, metrics, rollups, stats
 from interactive.analytics.models import (
     CampaignBreakdown,
+    CampaignDay,
     CampaignHour,
     CampaignLift,
     Conversion,
@@ -48,6 +50,7 @@ def _snapshot(session: Session) -> dict[str, list[tuple[Any, ...]]]:
     """Every rollup row, in key order."""
     tables = {
         "hours": CampaignHour,
+        "days": CampaignDay,
         "breakdowns": CampaignBreakdown,
         "lift": CampaignLift,
         "links": LinkHour,
@@ -97,7 +100,7 @@ def test_time_series_are_cut_in_the_viewers_time_zone(
     # T0 is 09:00 UTC, 12:00 in Istanbul: the whole day is one day in both zones…
     days = metrics.series(ctx, where, PRICES, "Europe/Istanbul")
     assert [(str(day), t.clicks_human, t.conversions) for day, t in days] == [
-        ("2026-11-02", 3, 2),
+        ("2026-11-02", 3, 3),
     ]
     # …but in Honolulu (UTC−10) 09:00 UTC is still the day before.
     days = metrics.series(ctx, where, PRICES, "Pacific/Honolulu")
@@ -111,6 +114,78 @@ def test_time_series_are_cut_in_the_viewers_time_zone(
     # The hour filter: only what happened from T0+2h on.
     later = metrics.Filters(campaign_id=built.campaign.id, start=T0 + timedelta(hours=2))
     assert metrics.totals(ctx, later, PRICES).clicks_human == 2
+
+
+def test_the_daily_rows_answer_as_the_hourly_ones(ctx: Session, redis_client: redis.Redis) -> None:
+    built = build(ctx)
+    ctx.commit()
+    rollups.refresh(ctx, redis_client, now=T0)
+    zone = rollups.rollup_zone()
+    assert zone == "Europe/Istanbul"
+    cid = built.campaign.id
+    days = ctx.execute(
+        sa.select(
+            CampaignDay.variant_key,
+            CampaignDay.day,
+            CampaignDay.clicks_human,
+            CampaignDay.conversions,
+            CampaignDay.converters,
+            CampaignDay.revenue,
+        )
+        .where(CampaignDay.campaign_id == cid)
+        .order_by(CampaignDay.variant_key)
+    ).all()
+    a, b = built.variants["A"].id, built.variants["B"].id
+    nov2 = date(2026, 11, 2)
+    # Everything but the hold-out purchases (attributed to no campaign) is on Nov 2.
+    assert sorted(tuple(row) for row in days) == sorted(
+        [
+            (0, nov2, 0, 0, 0, Decimal("0.00")),
+            (a, nov2, 2, 2, 1, Decimal("130.00")),
+            (b, nov2, 1, 1, 1, Decimal("50.50")),
+        ]
+    )
+    midnight = datetime.combine(nov2, time(), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    for start, end in (
+        (midnight, midnight + timedelta(days=1)),
+        (midnight + timedelta(days=1), None),
+        (None, midnight),
+        (None, None),
+    ):
+        daily = metrics.Filters(campaign_id=cid, start=start, end=end, zone=zone)
+        assert metrics._day_range(daily) is not None
+        hourly = metrics.Filters(campaign_id=cid, start=start, end=end, zone="Pacific/Honolulu")
+        assert metrics.totals(ctx, daily, PRICES) == metrics.totals(ctx, hourly, PRICES)
+    assert metrics._day_range(metrics.Filters(start=midnight, zone=zone)) == (nov2, None)
+    # A bound that is not a midnight of the daily rows' zone is answered by the hours.
+    later = metrics.Filters(campaign_id=cid, start=T0 + timedelta(hours=2), zone=zone)
+    assert metrics._day_range(later) is None
+    assert metrics.totals(ctx, later, PRICES).clicks_human == 2
+    by_day = metrics.series(ctx, metrics.Filters(campaign_id=cid, zone=zone), PRICES, zone)
+    assert [(d, t.conversions, t.converters) for d, t in by_day] == [(nov2, 3, 2)]
+
+
+def test_variants_are_compared_on_people_who_converted(
+    ctx: Session, redis_client: redis.Redis
+) -> None:
+    built = build(ctx)
+    ctx.commit()
+    rollups.refresh(ctx, redis_client, now=T0)
+    by_variant = metrics.by_variant(ctx, metrics.Filters(campaign_id=built.campaign.id), PRICES)
+    variants = [built.variants["A"], built.variants["B"]]
+    (comparison,) = metrics.compare_variants(variants, by_variant, "conversion")
+    # B: c5 of 2 delivered; A: c1 (two purchases, one person) of 3 delivered.
+    test = comparison.test
+    assert (test.successes_a, test.n_a, test.successes_b, test.n_b) == (1, 2, 1, 3)
+    assert test.rate_b == pytest.approx(1 / 3)
+    scaled = {
+        key: metrics.Totals(delivered=t.delivered * 100, converters=t.converters * 100)
+        for key, t in by_variant.items()
+    }
+    (big,) = metrics.compare_variants(variants, scaled, "conversion")
+    # 100 of 200 against 100 of 300, by hand: pooled 200/500, z = (1/2 − 1/3) ÷ se.
+    se = math.sqrt(0.4 * 0.6 * (1 / 200 + 1 / 300))
+    assert big.test.enough and big.test.z == pytest.approx((1 / 2 - 1 / 3) / se)
 
 
 def test_the_incremental_rollups_agree_with_a_rebuild(
@@ -155,10 +230,12 @@ def test_the_incremental_rollups_agree_with_a_rebuild(
     rollups.refresh(ctx, redis_client, now=now)
     incremental = _snapshot(ctx)
     assert incremental["links"], "the standalone link's click is rolled up"
+    assert incremental["days"], "the daily rows are kept with the hourly ones"
     rollups.rebuild(ctx)
     assert _snapshot(ctx) == incremental
     totals = metrics.totals(ctx, metrics.Filters(campaign_id=built.campaign.id), PRICES)
-    assert (totals.clickers, totals.conversions) == (3, 3)
+    # c2's late purchase: a fourth conversion and a third person who converted.
+    assert (totals.clickers, totals.conversions, totals.converters) == (3, 4, 3)
     other_totals = metrics.totals(ctx, metrics.Filters(campaign_id=other.campaign.id), PRICES)
     assert other_totals.delivered == 6
 
@@ -206,10 +283,10 @@ def test_no_conversion_is_counted_twice_or_outside_the_goal(ctx: Session) -> Non
     ctx.commit()
     rows = ctx.scalars(
         sa.select(Conversion.event).where(
-            Conversion.campaign_id == built.campaign.id, rollups.conversion_filter(built.campaign)
+            Conversion.campaign_id == built.campaign.id, compute.conversion_filter(built.campaign)
         )
     ).all()
-    assert sorted(rows) == ["purchase", "purchase"]
+    assert sorted(rows) == ["purchase", "purchase", "purchase"]
     assert ctx.scalar(sa.select(sa.func.count()).select_from(Click)) == 6
     assert {k.value for k in ClickKind} >= {"human", "preview", "scanner", "head"}
 

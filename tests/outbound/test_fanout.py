@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from interactive.analytics import funnel
 from interactive.contacts import consent, suppression
 from interactive.contacts.models import (
     Actor,
@@ -171,7 +172,7 @@ def test_every_recipient_gets_a_decision_and_eligible_ones_a_message(
     assert campaign_after is not None and campaign_after.state == CampaignState.COMPLETED
     stream = outbound_stream(app.config["REDIS_PREFIX"], campaign.connection)
     # Published only after commit: the test's session has not committed to Redis' eyes.
-    total, _variants = campaigns.funnel(ctx, campaign.id)
+    total, _variants = funnel.campaign_funnel(ctx, campaign_after)
     assert (total.targeted, total.eligible, total.skipped, total.queued) == (7, 5, 2, 5)
     assert stream  # the stream name is derived from the route
 

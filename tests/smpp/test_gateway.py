@@ -279,6 +279,28 @@ def test_mos_are_stored_and_answered_while_receipts_cannot_be(
     wait_until(lambda: message_state(app, message_id) == PartState.DELIVERED)
 
 
+def test_a_nul_in_an_mo_or_a_receipt_costs_nothing(
+    app: Flask, run_gateway: Callable[..., SmscSimulator]
+) -> None:
+    simulator = run_gateway()
+    # Text columns cannot hold NUL on PostgreSQL: before, such a PDU failed its whole batch
+    # on every retry.
+    mo = simulator.inject_mo("905321234568", "4664", b"KAZAN\x00", data_coding=0x03)
+    receipt = (
+        b"id:nul1 sub:001 dlvrd:001 submit date:2611240000 done date:2611240000 "
+        b"stat:DELIVRD err:000 text:\x00"
+    )
+    stray = simulator.inject_mo("905321234569", "4664", receipt, esm_class=0x04)
+    assert mo.wait(15) and stray.wait(15)
+    assert [r.text for r in _inbound(app)] == ["KAZAN\ufffd"]
+    assert all(a.status == 0 for d in simulator.deliveries("mo") for a in d.attempts)
+    with app.extensions["interactive.engine"].connect() as connection:
+        raw = connection.exec_driver_sql(
+            "SELECT raw FROM delivery_receipts WHERE smsc_id = 'nul1'"
+        ).scalar_one()
+    assert raw.endswith("text:\ufffd")
+
+
 def test_flash_and_validity_per_message(
     app: Flask, run_gateway: Callable[..., SmscSimulator]
 ) -> None:
