@@ -2,12 +2,15 @@
 
 This is the gateway's hot path (thousands of parts a second), so it works in set-based
 statements: one SELECT of the parts concerned, the new states computed here, then one
-executemany UPDATE, one multi-row INSERT, and the messages rolled up the same way. Part
-states only move forward (``states.part_advance``). Flushes, never commits.
+UPDATE of the changed parts, one INSERT (COPY on PostgreSQL) of the new id keys, and the
+messages rolled up the same way. Statements are built once and take their ids as one
+array parameter on PostgreSQL. Part states only move forward (``states.part_advance``).
+Flushes, never commits.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -17,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from interactive.db import bulk_update, utcnow
+from interactive.db import bulk_update, copy_rows, in_values, utcnow
 from interactive.outbound.models import DeliveryReceipt, Message, MessagePart, PartState, SmscId
 from interactive.outbound.states import FINAL, RECEIPT_STATES, message_state, part_advance
 
@@ -83,23 +86,41 @@ class _Part:
 
 _PARTS: sa.Table = MessagePart.__table__  # type: ignore[assignment]
 _MESSAGES: sa.Table = Message.__table__  # type: ignore[assignment]
+_SMSC_IDS: sa.Table = SmscId.__table__  # type: ignore[assignment]
+_RECEIPTS: sa.Table = DeliveryReceipt.__table__  # type: ignore[assignment]
 
 _PART_COLUMNS = (
-    MessagePart.id,
-    MessagePart.message_id,
-    MessagePart.seq,
-    MessagePart.state,
-    MessagePart.smsc_id,
-    MessagePart.command_status,
-    MessagePart.error_code,
-    MessagePart.attempts,
-    MessagePart.accepted_at,
-    MessagePart.final_at,
+    "id",
+    "message_id",
+    "seq",
+    "state",
+    "smsc_id",
+    "command_status",
+    "error_code",
+    "attempts",
+    "accepted_at",
+    "final_at",
 )
 
 
-def _load_parts(session: Session, where: sa.ColumnElement[bool]) -> list[_Part]:
-    return [_Part(*row) for row in session.execute(sa.select(*_PART_COLUMNS).where(where))]
+@functools.cache
+def _parts_query(dialect: str, key: str) -> sa.Select[Any]:
+    # Built once per key: the gateway loads parts several times a second.
+    columns = [_PARTS.c[name] for name in _PART_COLUMNS]
+    if key == "siblings":
+        named = sa.select(_PARTS.c.message_id).where(in_values(_PARTS.c.id, "ids", dialect))
+        return sa.select(*columns).where(_PARTS.c.message_id.in_(named.scalar_subquery()))
+    return sa.select(*columns).where(in_values(_PARTS.c[key], "ids", dialect))
+
+
+def _load_parts(session: Session, key: str, ids: Iterable[int]) -> list[_Part]:
+    """The parts whose ``key`` column ("message_id" or "id") is one of ``ids``; with
+    "siblings", every part of the messages these part ids belong to."""
+    values = list(ids)
+    if not values:
+        return []
+    query = _parts_query(session.get_bind().dialect.name, key)
+    return [_Part(*row) for row in session.execute(query, {"ids": values})]
 
 
 def _write_parts(session: Session, parts: Iterable[_Part]) -> None:
@@ -116,7 +137,7 @@ def record_results(
     if not results:
         return
     message_ids = {r.message_id for r in results}
-    parts = _load_parts(session, MessagePart.message_id.in_(message_ids))
+    parts = _load_parts(session, "message_id", message_ids)
     by_key = {(p.message_id, p.seq): p for p in parts}
     now = utcnow()
     new_ids: list[dict[str, Any]] = []
@@ -134,8 +155,7 @@ def record_results(
     if accepted:
         _apply_parked_receipts(session, connection, accepted, normalise)
     _write_parts(session, parts)
-    if new_ids:
-        session.execute(sa.insert(SmscId), new_ids)
+    copy_rows(session, _SMSC_IDS, new_ids)
     _roll_up(session, message_ids, parts)
 
 
@@ -176,11 +196,11 @@ def record_receipts(session: Session, connection: str, receipts: Sequence[Receip
     forms = {form for r in receipts for form in r.id_forms}
     part_of_form: dict[str, int] = {}
     if forms:
-        query = sa.select(SmscId.form, SmscId.part_id).where(
-            SmscId.connection == connection, SmscId.form.in_(forms)
-        )
-        part_of_form = {form: part_id for form, part_id in session.execute(query)}
-    parts = _load_parts(session, MessagePart.id.in_(set(part_of_form.values())))
+        query = _forms_query(session.get_bind().dialect.name)
+        params = {"connection": connection, "forms": list(forms)}
+        part_of_form = {form: part_id for form, part_id in session.execute(query, params)}
+    # Every part of the messages concerned: the roll-up needs the siblings too.
+    parts = _load_parts(session, "siblings", set(part_of_form.values()))
     by_id = {p.id: p for p in parts}
     now = utcnow()
     rows = []
@@ -201,12 +221,20 @@ def record_receipts(session: Session, connection: str, receipts: Sequence[Receip
                 "matched_at": now if part else None,
             }
         )
-    session.execute(sa.insert(DeliveryReceipt), rows)
+    copy_rows(session, _RECEIPTS, rows)
     _write_parts(session, parts)
     touched = {p.message_id for p in parts}
     if touched:
-        _roll_up(session, touched, _load_parts(session, MessagePart.message_id.in_(touched)))
+        _roll_up(session, touched, parts)
     return sum(1 for row in rows if row["part_id"] is not None)
+
+
+@functools.cache
+def _forms_query(dialect: str) -> sa.Select[str, int]:
+    return sa.select(_SMSC_IDS.c.form, _SMSC_IDS.c.part_id).where(
+        _SMSC_IDS.c.connection == sa.bindparam("connection"),
+        in_values(_SMSC_IDS.c.form, "forms", dialect),
+    )
 
 
 def _apply_receipt_state(part: _Part, state: str, error: int | None, at: datetime) -> None:
@@ -269,6 +297,4 @@ def _roll_up(session: Session, message_ids: set[int], parts: list[_Part]) -> Non
 def roll_up(session: Session, message_ids: set[int]) -> None:
     """Recompute the state of these messages from their parts (flushes)."""
     if message_ids:
-        _roll_up(
-            session, message_ids, _load_parts(session, MessagePart.message_id.in_(message_ids))
-        )
+        _roll_up(session, message_ids, _load_parts(session, "message_id", message_ids))

@@ -37,6 +37,7 @@ HELD_CAMPAIGNS = (CampaignState.PAUSED, CampaignState.CANCELLED)
 
 _MESSAGES: sa.Table = Message.__table__  # type: ignore[assignment]
 _PARTS: sa.Table = MessagePart.__table__  # type: ignore[assignment]
+_CAMPAIGNS: sa.Table = Campaign.__table__  # type: ignore[assignment]
 
 
 def outbound_stream(prefix: str, connection: str) -> str:
@@ -241,25 +242,27 @@ def claim(
 @functools.cache
 def _claimable_query(dialect: str) -> sa.Select[int, str, str, str, int, Traffic, bool, int | None]:
     # Built once (the gateway claims many times a second); the ids are a parameter.
+    # Table columns, not ORM attributes: the rows are plain tuples, read without the ORM.
+    messages, campaigns = _MESSAGES.c, _CAMPAIGNS.c
     return (
         sa.select(
-            Message.id,
-            Message.source,
-            Message.destination,
-            Message.body,
-            Message.parts_count,
-            Message.traffic,
-            Message.flash,
-            Message.validity_minutes,
+            messages.id,
+            messages.source,
+            messages.destination,
+            messages.body,
+            messages.parts_count,
+            messages.traffic,
+            messages.flash,
+            messages.validity_minutes,
         )
-        .outerjoin(Campaign, Campaign.id == Message.campaign_id)
+        .select_from(_MESSAGES.outerjoin(_CAMPAIGNS, campaigns.id == messages.campaign_id))
         .where(
-            in_values(Message.id, "ids", dialect),
-            Message.state == PartState.QUEUED,
+            in_values(messages.id, "ids", dialect),
+            messages.state == PartState.QUEUED,
             # A paused or cancelled campaign's messages wait (resume publishes them again).
-            sa.or_(Message.campaign_id.is_(None), Campaign.state.not_in(HELD_CAMPAIGNS)),
+            sa.or_(messages.campaign_id.is_(None), campaigns.state.not_in(HELD_CAMPAIGNS)),
         )
-        .order_by(Message.id)
+        .order_by(messages.id)
     )
 
 

@@ -9,6 +9,7 @@ bounds checks: a bad PDU costs that PDU only.
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 from collections.abc import Iterable, Mapping
@@ -19,6 +20,8 @@ from typing import Any
 from smpplib import command_codes, consts, smpp
 from smpplib.gsm import GSM_CHARACTER_TABLE, gsm_encode
 from smpplib.ptypes import flag, ostr
+
+from interactive.smpp import pdu_layout
 
 HEADER_LENGTH = 16
 #: Largest PDU we accept. A deliver_sm/submit_sm is at most a few hundred bytes; 64 KiB leaves
@@ -80,9 +83,21 @@ class PduHeader:
         return bool(self.command_id & 0x80000000)
 
 
+class PduFields:
+    """The fields of a decoded PDU as attributes, named as in smpplib's command classes
+    (C-octet strings as bytes, integers as int); ``params`` is that command's parameter
+    table. Fields the PDU did not carry are absent (``DecodedPdu.get`` gives the default)."""
+
+    def __init__(self, command: str, params: Mapping[str, Any], values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+        self.command = command
+        self.params = params
+
+
 @dataclass
 class DecodedPdu:
-    """A parsed PDU: the smpplib command object plus every TLV as raw bytes (unknown included)."""
+    """A parsed PDU: its fields (:class:`PduFields`) plus every TLV as raw bytes (unknown
+    included)."""
 
     header: PduHeader
     command: str
@@ -110,10 +125,17 @@ class DecodedPdu:
 
 
 def command_name(command_id: int) -> str | None:
+    return _COMMAND_NAMES.get(command_id)
+
+
+def _first_names() -> dict[int, str]:
+    names: dict[int, str] = {}
     for name, code in command_codes.commands.items():
-        if code == command_id:
-            return name
-    return None
+        names.setdefault(code, name)
+    return names
+
+
+_COMMAND_NAMES = _first_names()
 
 
 def command_id(name: str) -> int:
@@ -206,49 +228,48 @@ def encode_tlvs(tlvs: Iterable[tuple[int, bytes]]) -> bytes:
     return b"".join(_TLV_HEADER.pack(tag, len(value)) + value for tag, value in tlvs)
 
 
-def _parse_mandatory(obj: Any, body: bytes) -> int:
-    """Fill the mandatory fields of ``obj`` from ``body`` and return where the TLVs start."""
+def _parse_mandatory(layout: pdu_layout.Layout, values: dict[str, Any], body: bytes) -> int:
+    """Read the mandatory fields from ``body`` into ``values``; return where the TLVs start."""
     pos = 0
-    for name in obj.params_order:
-        if pos >= len(body) or obj.field_is_optional(name):
+    end_of_body = len(body)
+    for name, kind, size, len_field in layout.mandatory:
+        if pos >= end_of_body:
             break
-        param = obj.params[name]
-        if param.type is int:
-            size = param.size
-            if pos + size > len(body):
+        if kind is int:
+            if pos + size > end_of_body:
                 raise PduDecodeError(f"truncated field {name}", consts.SMPP_ESME_RINVMSGLEN)
-            setattr(obj, name, int.from_bytes(body[pos : pos + size], "big"))
+            values[name] = int.from_bytes(body[pos : pos + size], "big")
             pos += size
-        elif param.type is str:
+        elif kind is str:
             end = body.find(b"\0", pos)
             if end < 0:
                 raise PduDecodeError(f"unterminated field {name}", consts.SMPP_ESME_RINVMSGLEN)
-            setattr(obj, name, body[pos:end])
+            values[name] = body[pos:end]
             pos = end + 1
-        elif param.type is ostr:
-            length = int(getattr(obj, param.len_field) or 0)
-            if pos + length > len(body):
+        elif kind is ostr:
+            length = int(values.get(len_field) or 0)
+            if pos + length > end_of_body:
                 raise PduDecodeError(f"truncated field {name}", consts.SMPP_ESME_RINVMSGLEN)
-            setattr(obj, name, body[pos : pos + length])
+            values[name] = body[pos : pos + length]
             pos += length
     return pos
 
 
-def _apply_tlv(obj: Any, tag: int, value: bytes) -> None:
+def _apply_tlv(params: Mapping[str, Any], values: dict[str, Any], tag: int, value: bytes) -> None:
     """Set a TLV that this command declares; anything else stays only in the raw map."""
     name = _TAG_NAMES.get(tag)
-    if name is None or name not in obj.params:
+    if name is None or name not in params:
         return
-    param = obj.params[name]
+    param = params[name]
     if param.type is int:
         if len(value) == param.size:
-            setattr(obj, name, int.from_bytes(value, "big"))
+            values[name] = int.from_bytes(value, "big")
     elif param.type is str:
-        setattr(obj, name, value[:-1] if value.endswith(b"\0") else value)
+        values[name] = value[:-1] if value.endswith(b"\0") else value
     elif param.type is ostr:
-        setattr(obj, name, value)
+        values[name] = value
     elif param.type is flag:
-        setattr(obj, name, True)
+        values[name] = True
 
 
 def decode(data: bytes) -> DecodedPdu:
@@ -263,24 +284,26 @@ def decode(data: bytes) -> DecodedPdu:
             consts.SMPP_ESME_RINVCMDID,
             header.sequence,
         )
-    try:
-        obj = smpp.make_pdu(name, sequence=header.sequence, allow_unknown_opt_params=True)
-    except Exception as exc:  # smpplib knows the id but has no class (e.g. outbind)
+    # smpplib's classes give the layout (read once per command); the fields are read here
+    # with bounds checks, without building a command object for every PDU.
+    layout = pdu_layout.layout(name)
+    if layout is None:  # smpplib knows the id but has no class (e.g. outbind)
         raise UnknownCommandIdError(
             f"unsupported command {name}", consts.SMPP_ESME_RINVCMDID, header.sequence
-        ) from exc
-    obj.sequence = header.sequence
-    obj.status = header.status
+        )
+    values = dict(layout.defaults)
+    values["sequence"], values["status"] = header.sequence, header.status
     body = data[HEADER_LENGTH:]
     try:
-        pos = _parse_mandatory(obj, body)
-        tlvs = split_tlvs(body[pos:])
+        pos = _parse_mandatory(layout, values, body)
+        tlvs = split_tlvs(body[pos:]) if pos < len(body) else []
     except PduError as exc:
         exc.sequence = header.sequence
         raise
     for tag, value in tlvs:
-        _apply_tlv(obj, tag, value)
-    return DecodedPdu(header=header, command=name, pdu=obj, tlvs=dict(tlvs))
+        _apply_tlv(layout.params, values, tag, value)
+    fields = PduFields(name, layout.params, values)
+    return DecodedPdu(header=header, command=name, pdu=fields, tlvs=dict(tlvs))
 
 
 def encode(
@@ -294,8 +317,18 @@ def encode(
     """Serialise a command with smpplib, optionally appending raw TLVs smpplib cannot build.
 
     C-octet string fields are ``str`` (smpplib encodes them as Latin-1); ``short_message`` and
-    other octet strings are ``bytes``.
+    other octet strings are ``bytes``. Responses that carry at most a message_id, and
+    header-only PDUs, are built with struct (they are answered for every submit and
+    receipt); a test compares the bytes with smpplib's.
     """
+    simple = pdu_layout.encode_simple(name, sequence, status, extra_tlvs, fields)
+    if simple is None and name in pdu_layout.SHORT_MESSAGE_COMMANDS:
+        simple = pdu_layout.encode_short_message(name, sequence, status, fields)
+        if simple is not None:
+            extra = encode_tlvs(extra_tlvs)
+            simple = struct.pack(">I", len(simple) + len(extra)) + simple[4:] + extra
+    if simple is not None:
+        return simple
     obj = smpp.make_pdu(name, sequence=sequence, status=status, **fields)
     # smpplib's constructor ignores ``sequence`` when its dummy client has one; set it again.
     obj.sequence = sequence
@@ -384,18 +417,28 @@ def split_payload(payload: bytes, data_coding: int, size: int) -> list[bytes]:
 
 
 _GSM_BASIC = GSM_CHARACTER_TABLE[:128]
+_NOT_PRINTABLE = re.compile(r"[^ -~]")
+
+
+def _printable(char: str) -> str:
+    return char if " " <= char <= "~" else "?"
+
+
+#: Unpacked GSM 03.38 octets → the printable ASCII character of the receipt sample.
+_GSM_SAMPLE = bytes(
+    ord(_printable(_GSM_BASIC[octet] if octet < 128 else "?")) for octet in range(256)
+)
 
 
 def text_sample(data_coding: int, payload: bytes, length: int = 20) -> str:
     """The first ``length`` characters of a message for the receipt's ``text:`` field."""
+    if data_coding == consts.SMPP_ENCODING_DEFAULT:
+        return payload[: length * 2].translate(_GSM_SAMPLE)[:length].decode("ascii")
     if data_coding == consts.SMPP_ENCODING_ISO10646:
         text = payload[: length * 2].decode("utf-16-be", errors="replace")
-    elif data_coding == consts.SMPP_ENCODING_DEFAULT:
-        text = "".join(_GSM_BASIC[b] if b < 128 else "?" for b in payload[: length * 2])
     else:
         text = payload.decode("latin-1")
-    text = "".join(c if " " <= c <= "~" else "?" for c in text)
-    return text[:length]
+    return _NOT_PRINTABLE.sub("?", text)[:length]
 
 
 def _smpp_time(moment: datetime) -> str:

@@ -23,6 +23,7 @@ Pure functions, no I/O. Decisions:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -404,7 +405,9 @@ _KEY = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=256)
 def _key_name(raw: str) -> str:
+    # Cached: a handful of spellings, read several times in every receipt.
     return re.sub(r"[ _]?date$", " date", raw.lower())
 
 

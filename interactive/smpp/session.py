@@ -272,9 +272,12 @@ class SmppSession:
                 results = self._check_timers(link, now)
                 wait: float | None = None
                 if not link.dead and not self._stopping:
+                    # Every submit the window and the bucket allow now, in one write.
                     request, wait = self._outbox.take(now)
-                    if request is not None and request.item is not None:
-                        outgoing.append(request.item.pdu(request.sequence))
+                    while request is not None:
+                        if request.item is not None:
+                            outgoing.append(request.item.pdu(request.sequence))
+                        request, wait = self._outbox.take(now)
                 if not link.dead and self._enquire_due(link, now):
                     outgoing.append(self._open_enquire_link(link, now))
                 if not (results or outgoing or link.dead):
@@ -383,17 +386,19 @@ class SmppSession:
     def _emit(self, results: list[SubmitResult]) -> None:
         if not results:
             return
+        debug = logger.isEnabledFor(logging.DEBUG)  # masking a number costs a hash
         with self._callback_lock:
             for result in results:
-                logger.debug(
-                    "smpp %s: part to %s %s status=%s id=%s late=%s",
-                    self.label,
-                    mask_msisdn(result.part.destination),
-                    result.status,
-                    result.command_status,
-                    result.message_id,
-                    result.late,
-                )
+                if debug:
+                    logger.debug(
+                        "smpp %s: part to %s %s status=%s id=%s late=%s",
+                        self.label,
+                        mask_msisdn(result.part.destination),
+                        result.status,
+                        result.command_status,
+                        result.message_id,
+                        result.late,
+                    )
                 try:
                     self._on_result(result)
                 except Exception:

@@ -197,14 +197,15 @@ class Dispatcher:
             self._outbox.stats.count(p.command)
             if message.is_receipt:
                 self._outbox.stats.count("receipts")
-        logger.debug(
-            "smpp %s: %s seq %d from %s%s",
-            self.label,
-            p.command,
-            p.sequence,
-            mask_msisdn(message.source),
-            " (receipt)" if message.is_receipt else "",
-        )
+        if logger.isEnabledFor(logging.DEBUG):  # masking a number costs a hash
+            logger.debug(
+                "smpp %s: %s seq %d from %s%s",
+                self.label,
+                p.command,
+                p.sequence,
+                mask_msisdn(message.source),
+                " (receipt)" if message.is_receipt else "",
+            )
         responder = Responder(link, p.command, p.sequence)
         status = self._deliver(message, responder)
         if status is not None and not responder.respond(status):

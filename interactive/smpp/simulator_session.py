@@ -64,7 +64,8 @@ class Scheduler:
             if not self._stopped:
                 due = time.monotonic() + delay
                 heapq.heappush(self._heap, (due, next(self._ids), action))
-                self._cond.notify()
+                if self._heap[0][0] == due:  # otherwise the thread wakes earlier anyway
+                    self._cond.notify()
 
     def stop(self, timeout: float) -> None:
         with self._cond:
@@ -382,14 +383,15 @@ class SessionHandler:
         self.submitted.append(record)
         if status == consts.SMPP_ESME_ROK:
             self.inbox.setdefault(record.destination_addr, []).append(record)
-        logger.debug(
-            "submit from %s to %s: status 0x%02x id %s fault %s",
-            record.system_id,
-            mask_msisdn(record.destination_addr),
-            status,
-            message_id,
-            fault,
-        )
+        if logger.isEnabledFor(logging.DEBUG):  # masking a number costs a hash
+            logger.debug(
+                "submit from %s to %s: status 0x%02x id %s fault %s",
+                record.system_id,
+                mask_msisdn(record.destination_addr),
+                status,
+                message_id,
+                fault,
+            )
         return record
 
     def _enquire(self, s: Session) -> None:
