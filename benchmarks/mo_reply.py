@@ -134,7 +134,7 @@ def _step(simulator: SmscSimulator, step: int, rate: float, args: argparse.Names
         delay = due - time.time()
         if delay > 0:
             pause.wait(delay)
-        number = f"90{step + 1}{i:09d}"
+        number = _number(step, i)
         sent[number] = time.time()
         simulator.inject_mo(number, CODE, "Kazan")
     simulator.wait_for(lambda: len(simulator.submitted()) >= total, timeout=DRAIN_S)
@@ -161,6 +161,12 @@ def _step(simulator: SmscSimulator, step: int, rate: float, args: argparse.Names
     return replies == total and p99 < 1000
 
 
+def _number(step: int, i: int) -> str:
+    """The ``i``-th sender of a step: a valid Turkish mobile number (as real senders are:
+    it parses, so the router looks its contact up with the message), one per MO."""
+    return f"9053{step % 10}{i:07d}"
+
+
 def _stages(engine: sa.Engine, step: int) -> None:
     """Medians of the stages inside the product, from the rows' own timestamps: stored →
     routed (stream + router), routed → reply submitted (outbound stream + gateway)."""
@@ -168,7 +174,7 @@ def _stages(engine: sa.Engine, step: int) -> None:
         rows = connection.execute(
             sa.select(InboundMessage.received_at, InboundMessage.routed_at, Message.submitted_at)
             .join(Message, Message.destination == InboundMessage.phone)
-            .where(InboundMessage.source.like(f"90{step + 1}%"))
+            .where(InboundMessage.source.like(_number(step, 0)[:5] + "%"))
         ).all()
     routed = [(r.routed_at - r.received_at).total_seconds() for r in rows if r.routed_at]
     submitted = [

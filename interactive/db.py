@@ -11,7 +11,7 @@ import enum
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -227,7 +227,7 @@ def in_values(
 
     Meant for lookups by a key: the server may keep one generic plan for the prepared
     statement, which for a key is its index whatever the values, but for a range over a
-    table without statistics yet can be a scan (see ``router._sent_query``)."""
+    table without statistics yet can be a scan (see ``routing_sql.sent_query``)."""
     if dialect == "postgresql":
         element = column.expression if isinstance(column, QueryableAttribute) else column
         array = postgresql.ARRAY(column_type(element))
@@ -236,23 +236,34 @@ def in_values(
 
 
 def unnest_rows(
-    table: sa.Table, names: Sequence[str], *, ordinality: str | None = None
+    table: sa.Table,
+    names: Sequence[str],
+    *,
+    ordinality: str | None = None,
+    prefix: str = "p_",
+    alias: str = "v",
+    extra: Mapping[str, sa.types.TypeEngine[Any]] | None = None,
 ) -> sa.TableValuedAlias:
     """``unnest(:p_a, :p_b, …) AS v(a, b, …)`` on PostgreSQL: the rows of an
     ``INSERT … SELECT``, one array parameter per column (``array_params``), instead of a
     multi-row VALUES list whose text (and parsing, on both sides) changes with the number
-    of rows. ``ordinality`` names a column numbering the rows from 1."""
+    of rows. ``ordinality`` names a column numbering the rows from 1; ``extra`` adds
+    columns that are not the table's (name → type); ``prefix`` and ``alias`` tell two
+    such row sets of one statement apart."""
+    types = {name: column_type(table.c[name]) for name in names} | dict(extra or {})
     arrays = [
-        sa.bindparam(f"p_{name}", type_=postgresql.ARRAY(column_type(table.c[name])))
-        for name in names
+        sa.bindparam(f"{prefix}{name}", type_=postgresql.ARRAY(type_))
+        for name, type_ in types.items()
     ]
-    values = sa.func.unnest(*arrays).table_valued(*names, with_ordinality=ordinality)
-    return values.render_derived(name="v")
+    values = sa.func.unnest(*arrays).table_valued(*types, with_ordinality=ordinality)
+    return values.render_derived(name=alias)
 
 
-def array_params(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
+def array_params(
+    rows: Sequence[dict[str, Any]], names: Sequence[str], *, prefix: str = "p_"
+) -> dict[str, list[Any]]:
     """The parameters of ``unnest_rows``: one list per column."""
-    return {f"p_{name}": [row[name] for row in rows] for name in names}
+    return {f"{prefix}{name}": [row[name] for row in rows] for name in names}
 
 
 def allocate_ids(session: Session, table: sa.Table, count: int) -> list[int] | None:

@@ -13,11 +13,14 @@ ends the dialogue (``end``).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
 
 from interactive.bookings import notices, parsing, service
 from interactive.bookings.models import Booking, BookingDialogue, BookingState, DialogueState, Venue
@@ -42,6 +45,19 @@ _ORDER = ("date", "time", "party")
 
 class BookingConversation:
     name = "booking"
+
+    def in_touch(self, dialect: str) -> sa.SelectBase:
+        """Senders with an open dialogue, or an upcoming booking at a venue, on a short
+        code: ``take`` has nothing to do for anyone else."""
+        return service.in_touch_query(dialect)
+
+    def in_touch_params(self, inbounds: Sequence[Inbound]) -> dict[str, Any]:
+        return {"booking_since": max(i.now for i in inbounds) - service.UPCOMING_SINCE}
+
+    def more_candidates(
+        self, session: Session, inbounds: Sequence[Inbound], in_touch: set[int]
+    ) -> set[int]:
+        return set()
 
     def take(self, inbound: Inbound) -> str | None:
         dialogue = service.open_dialogue(inbound.session, inbound.phone, inbound.short_code.code)

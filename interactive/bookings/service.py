@@ -14,6 +14,7 @@ SMS that goes with it (``notices``) and owes the venue's webhook a signed POST.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import logging
 from collections.abc import Iterable
@@ -34,7 +35,7 @@ from interactive.bookings.models import (
     DialogueState,
     Venue,
 )
-from interactive.db import utcnow
+from interactive.db import in_values, utcnow
 from interactive.keywords.models import Webhook, WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -473,6 +474,10 @@ def _summary(venue: Venue, booking: Booking) -> str:
 # --- Reading ----------------------------------------------------------------------------------
 
 
+#: A booking still counts as upcoming (to cancel or change by SMS) this long after it starts.
+UPCOMING_SINCE = timedelta(hours=2)
+
+
 def upcoming_for(
     session: Session, phone: str, venue_ids: Iterable[int], now: datetime
 ) -> Booking | None:
@@ -483,11 +488,33 @@ def upcoming_for(
             Booking.phone == phone,
             Booking.venue_id.in_(list(venue_ids)),
             Booking.state.in_(HOLDING),
-            Booking.starts_at >= now - timedelta(hours=2),
+            Booking.starts_at >= now - UPCOMING_SINCE,
         )
         .order_by(Booking.starts_at)
         .limit(1)
     ).first()
+
+
+@functools.cache
+def in_touch_query(dialect: str) -> sa.CompoundSelect:
+    """(phone, short code) pairs among the numbers bound as ``phones`` with an open
+    dialogue (expired or not) or a booking that starts after ``booking_since`` and
+    still holds a table, at a venue on that short code. Built once (the router runs it
+    for every batch); the values are parameters."""
+    talking = sa.select(BookingDialogue.phone, BookingDialogue.short_code).where(
+        in_values(BookingDialogue.phone, "phones", dialect),
+        BookingDialogue.state == DialogueState.OPEN,
+    )
+    booked = (
+        sa.select(Booking.phone, Venue.short_code)
+        .join(Venue, Venue.id == Booking.venue_id)
+        .where(
+            in_values(Booking.phone, "phones", dialect),
+            Booking.state.in_(HOLDING),
+            Booking.starts_at >= sa.bindparam("booking_since", type_=Booking.starts_at.type),
+        )
+    )
+    return sa.union_all(talking, booked)
 
 
 def board(session: Session, venue: Venue, since: date, days: int = 7) -> list[Booking]:

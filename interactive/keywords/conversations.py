@@ -10,14 +10,21 @@ therefore also answer, for a whole routing batch at once, which messages it may 
 (``candidates``, optional): it is then asked only about those, and about a sender already
 seen earlier in the batch (whose earlier message may have opened a conversation, on any
 short code). Providers without ``candidates`` are asked about every message.
+
+Most of what a provider looks up for ``candidates`` is which of the batch's senders it is
+in touch with on which short code. A provider that names that query (``InTouch``) has it
+run together with the other providers' in one statement, so a batch costs one round trip
+for all of them.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
@@ -45,6 +52,29 @@ class Prefetching(Protocol):
         ``take`` may take or change anything for; a superset is fine, a message left out
         is never offered to ``take`` unless its sender wrote earlier in the batch.
         Reads only."""
+        ...
+
+
+@runtime_checkable
+class InTouch(Protocol):
+    """A provider whose candidates are mostly the messages of senders it is in touch with
+    on that short code (an open session, a booking), looked up by a query of its own."""
+
+    def in_touch(self, dialect: str) -> sa.SelectBase:
+        """The (phone, short code) pairs, in that order, this provider is in touch with
+        among the numbers bound as ``phones`` (and short codes as ``codes``), with the
+        parameters of ``in_touch_params``. Built once per dialect; reads only."""
+        ...
+
+    def in_touch_params(self, inbounds: Sequence[Inbound]) -> dict[str, Any]:
+        """The query's own parameters for this batch (named apart from other providers')."""
+        ...
+
+    def more_candidates(
+        self, session: Session, inbounds: Sequence[Inbound], in_touch: set[int]
+    ) -> set[int]:
+        """Messages it may also take, beyond those of senders it is in touch with
+        (``in_touch``: their ids). Reads only."""
         ...
 
 
@@ -82,10 +112,53 @@ def prefetch(session: Session, inbounds: Sequence[Inbound]) -> Batch:
     batch = Batch()
     if not inbounds:
         return batch
+    pairs = _in_touch(session, [p for p in PROVIDERS if isinstance(p, InTouch)], inbounds)
     for provider in PROVIDERS:
-        if isinstance(provider, Prefetching):
+        if isinstance(provider, InTouch):
+            mine = pairs.get(provider.name, set())
+            found = {i.message.id for i in inbounds if (i.phone, i.short_code.code) in mine}
+            batch.candidates[provider.name] = found | provider.more_candidates(
+                session, inbounds, found
+            )
+        elif isinstance(provider, Prefetching):
             batch.candidates[provider.name] = provider.candidates(session, inbounds)
     return batch
+
+
+def _in_touch(
+    session: Session, providers: list[InTouch], inbounds: Sequence[Inbound]
+) -> dict[str, set[tuple[str, str]]]:
+    """provider name → the (phone, short code) pairs it is in touch with: one statement
+    for all of them."""
+    if not providers:
+        return {}
+    params: dict[str, Any] = {
+        "phones": sorted({i.phone for i in inbounds}),
+        "codes": sorted({i.short_code.code for i in inbounds}),
+    }
+    for provider in providers:
+        params.update(provider.in_touch_params(inbounds))
+    statement = _in_touch_query(session.get_bind().dialect.name, tuple(providers))
+    found: dict[str, set[tuple[str, str]]] = {}
+    for name, phone, code in session.execute(statement, params):
+        found.setdefault(name, set()).add((phone, code))
+    return found
+
+
+@functools.lru_cache(maxsize=16)
+def _in_touch_query(dialect: str, providers: tuple[InTouch, ...]) -> sa.CompoundSelect:
+    parts = []
+    for provider in providers:
+        pairs = provider.in_touch(dialect).subquery()
+        phone, code = pairs.c
+        parts.append(
+            sa.select(
+                sa.literal(getattr(provider, "name", "")).label("provider"),
+                phone.label("phone"),
+                code.label("short_code"),
+            )
+        )
+    return sa.union_all(*parts)
 
 
 def take(inbound: Inbound, batch: Batch | None = None) -> tuple[str, str] | None:

@@ -24,7 +24,6 @@ transaction as the effects: a message is routed once, whatever happens to the st
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -34,15 +33,14 @@ from typing import Any
 
 import redis
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from interactive.analytics import rollups
 from interactive.contacts import phones
 from interactive.contacts.models import Brand, Contact
-from interactive.db import array_params, bulk_update, in_values, unnest_rows, utcnow
-from interactive.keywords import conversations, defaults, handlers, matching
+from interactive.db import utcnow
+from interactive.keywords import conversations, defaults, handlers, matching, routing_sql
 from interactive.keywords.handlers import Inbound
 from interactive.keywords.models import (
     Decision,
@@ -51,16 +49,11 @@ from interactive.keywords.models import (
     OptInRequest,
     PhrasePolicy,
     ShortCode,
-    Thread,
-    ThreadState,
 )
 from interactive.keywords.shortcodes import Verdict, Words, classify, code_of, ensure_short_codes
-from interactive.outbound.models import Campaign, Goal, Message
+from interactive.outbound.models import Campaign, Goal
 
 log = logging.getLogger(__name__)
-
-#: Decisions that need a person: they count as unread and reopen a closed thread.
-FOR_PEOPLE = frozenset({Decision.INBOX, Decision.REVIEW})
 
 
 # --- Routing -------------------------------------------------------------------------------
@@ -160,16 +153,14 @@ def route(
     if not message_ids:
         return []
     now = now or utcnow()
-    messages = _unrouted(session, message_ids)
-    if not messages:
+    rows = routing_sql.unrouted(session, message_ids)
+    if not rows:
         return []
+    messages = [message for message, _contact in rows]
     settings = settings or Settings(max_age_s=0)
     codes, rules = settings.get(session, messages, now)
     numbers = {m.id: _phone(m.source, region) for m in messages}
-    phones = sorted(set(numbers.values()))
-    contacts = {
-        c.phone: c for c in session.scalars(_contacts_query(_dialect(session)), {"phones": phones})
-    }
+    contacts = _contacts(session, rows, numbers)
     brands = _brands(session, codes)
     words = {code.id: Words.of(code) for code in codes.values()}
     replied_to = _latest_sent(session, messages, numbers, codes)
@@ -199,7 +190,7 @@ def route(
         )
     talking = conversations.prefetch(session, inbounds)
     routed: list[Routed] = []
-    # The routing columns are written by one UPDATE for the batch at the end, not by
+    # The routing columns are written by one statement for the batch at the end, not by
     # the unit of work (``_settle``): no flush of the messages while handlers query.
     with session.no_autoflush:
         for inbound in inbounds:
@@ -224,83 +215,33 @@ def route(
                 routed_at=now,
             )
             routed.append(Routed(message.id, decision, reason, inbound.replies))
-        threads = _threads(session, inbounds)
-        for inbound in inbounds:
-            _settle(inbound.message, thread_id=threads[(inbound.phone, inbound.short_code.code)])
         handlers.send_replies(inbounds)
         session.flush()
-        _write_routing(session, messages)
+        routing_sql.write_routing(
+            session, messages, {i.message.id: i.short_code.code for i in inbounds}
+        )
     rollups.touch(session, campaigns={m.campaign_id for m in messages})
     return routed
 
 
-def _unrouted(session: Session, message_ids: Sequence[int]) -> list[InboundMessage]:
-    """The messages among these not routed yet, locked for this transaction (on
-    PostgreSQL those another router holds are skipped: that router routes them)."""
-    query = _unrouted_query(_dialect(session))
-    return list(session.scalars(query, {"ids": list(message_ids)}))
-
-
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
-
-
-# The router's per-batch statements are built once, with the batch's values as parameters
-# (``in_values``): building a statement costs a router about as much as running it.
-
-
-@functools.cache
-def _unrouted_query(dialect: str) -> sa.Select[InboundMessage]:
-    query = (
-        sa.select(InboundMessage)
-        .where(
-            in_values(InboundMessage.id, "ids", dialect),
-            InboundMessage.routed_at.is_(None),
-        )
-        .order_by(InboundMessage.id)
-    )
-    return query.with_for_update(skip_locked=True) if dialect == "postgresql" else query
-
-
-@functools.cache
-def _contacts_query(dialect: str) -> sa.Select[Contact]:
-    return sa.select(Contact).where(in_values(Contact.phone, "phones", dialect))
-
-
-@functools.cache
-def _sent_query(dialect: str) -> sa.Select[int, str, datetime, int | None, int | None]:
-    columns = (
-        Message.id,
-        Message.destination,
-        Message.created_at,
-        Message.campaign_id,
-        Message.variant_id,
-    )
-    window = (
-        Message.created_at >= sa.bindparam("since"),
-        Message.created_at <= sa.bindparam("until"),
-    )
-    if dialect != "postgresql":
-        return sa.select(*columns).where(
-            Message.destination.in_(sa.bindparam("forms", expanding=True)), *window
-        )
-    # One probe of the destination + created_at index per number, whatever the table's
-    # statistics and the plan kept for the prepared statement: with ``destination IN
-    # (…)`` a table not analysed yet (a new database taking its first thousands of MOs)
-    # is scanned whole for every batch. OFFSET 0 keeps the planner from flattening the
-    # subquery into a join over such a scan.
-    forms = (
-        sa.func.unnest(sa.bindparam("forms", type_=postgresql.ARRAY(sa.String)))
-        .table_valued("form")
-        .render_derived(name="given")
-    )
-    sent = (
-        sa.select(*columns)
-        .where(Message.destination == forms.c.form, *window)
-        .offset(0)
-        .lateral("sent")
-    )
-    return sa.select(*(sent.c[c.key] for c in columns)).join_from(forms, sent, sa.true())
+def _contacts(
+    session: Session,
+    rows: Sequence[tuple[InboundMessage, Contact | None]],
+    numbers: dict[int, str],
+) -> dict[str, Contact]:
+    """The senders' contacts by number: those the messages' query found, and for a number
+    the SQL spelling of the source does not give (a national number…) one more query.
+    A number that is not E.164 has no contact."""
+    found: dict[str, Contact] = {}
+    elsewhere: list[str] = []
+    for message, contact in rows:
+        phone = numbers[message.id]
+        if phone != routing_sql.plain_phone(message.source):
+            if phone.startswith("+"):
+                elsewhere.append(phone)
+        elif contact is not None:
+            found[phone] = contact
+    return found | routing_sql.contacts_of(session, elsewhere)
 
 
 def _brands(session: Session, codes: dict[str, ShortCode]) -> dict[int, Brand]:
@@ -310,32 +251,11 @@ def _brands(session: Session, codes: dict[str, ShortCode]) -> dict[int, Brand]:
     return {b.id: b for b in session.scalars(sa.select(Brand).where(Brand.id.in_(brand_ids)))}
 
 
-#: The columns routing writes on an inbound message (``_write_routing``).
-ROUTING_COLUMNS = (
-    "phone",
-    "contact_id",
-    "thread_id",
-    "decision",
-    "reason",
-    "rule_id",
-    "routed_at",
-    "reply_to_id",
-    "campaign_id",
-    "variant_id",
-)
-
-
 def _settle(message: InboundMessage, **values: Any) -> None:
     """Set routing columns on the loaded message without marking it changed: handlers
-    read them, ``_write_routing`` stores them."""
+    read them, ``routing_sql.write_routing`` stores them."""
     for name, value in values.items():
         set_committed_value(message, name, value)
-
-
-def _write_routing(session: Session, messages: Sequence[InboundMessage]) -> None:
-    """Store the routing columns of the batch in one statement."""
-    rows = [{"id": m.id, **{name: getattr(m, name) for name in ROUTING_COLUMNS}} for m in messages]
-    bulk_update(session, InboundMessage.__table__, rows)  # type: ignore[arg-type]
 
 
 def _phone(source: str, region: str) -> str:
@@ -343,96 +263,6 @@ def _phone(source: str, region: str) -> str:
     if parsed.e164 is None:
         parsed = phones.normalise(source, region)
     return parsed.e164 or source.strip()
-
-
-def _threads(session: Session, inbounds: Sequence[Inbound]) -> dict[tuple[str, str], int]:
-    """Bring the thread of each (phone, short code) up to date with its routed messages
-    and return their ids: one INSERT … ON CONFLICT DO UPDATE … RETURNING for the batch,
-    race-free with other routers (rows in key order, so two routers lock shared threads
-    in the same order). The last message sets the preview and decision; those a person
-    must read count as unread and reopen a closed thread."""
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for inbound in inbounds:
-        message = inbound.message
-        key = (inbound.phone, inbound.short_code.code)
-        row = rows.setdefault(
-            key,
-            {
-                "phone": key[0],
-                "short_code": key[1],
-                "contact_id": None,
-                "state": ThreadState.OPEN,
-                "unread": 0,
-                "created_at": message.received_at,
-            },
-        )
-        row["contact_id"] = message.contact_id or row["contact_id"]
-        row["last_text"] = message.text[:200]
-        row["last_decision"] = message.decision
-        row["last_message_at"] = message.received_at
-        row["last_inbound_at"] = message.received_at
-        row["unread"] += 1 if message.decision in FOR_PEOPLE else 0
-    ordered = [rows[key] for key in sorted(rows)]
-    if _dialect(session) == "postgresql":
-        result = session.execute(_upsert_threads_pg(), array_params(ordered, THREAD_COLUMNS))
-    else:
-        result = session.execute(_upsert_threads_sqlite(), ordered)
-    return {(phone, code): thread_id for phone, code, thread_id in result}
-
-
-#: The columns of a thread ``_threads`` writes.
-THREAD_COLUMNS = (
-    "phone",
-    "short_code",
-    "contact_id",
-    "state",
-    "unread",
-    "created_at",
-    "last_text",
-    "last_decision",
-    "last_message_at",
-    "last_inbound_at",
-)
-
-
-@functools.cache
-def _upsert_threads_pg() -> sa.Executable:
-    """The thread upsert on PostgreSQL: the rows from ``unnest`` of one array per
-    column, the same statement text whatever the number of threads. Built once: building
-    it costs more than running it."""
-    table: sa.Table = Thread.__table__  # type: ignore[assignment]
-    values = unnest_rows(table, THREAD_COLUMNS)
-    insert = postgresql.insert(table).from_select(
-        THREAD_COLUMNS, sa.select(*(values.c[name] for name in THREAD_COLUMNS))
-    )
-    return _on_thread_conflict(insert, sa.func.greatest)
-
-
-@functools.cache
-def _upsert_threads_sqlite() -> sa.Executable:
-    """The thread upsert elsewhere, executed with a row per thread (sent as one
-    multi-row statement: SQLAlchemy's "insertmanyvalues")."""
-    table: sa.Table = Thread.__table__  # type: ignore[assignment]
-    return _on_thread_conflict(sqlite.insert(table), sa.func.max)
-
-
-def _on_thread_conflict(insert: postgresql.Insert | sqlite.Insert, later: Any) -> sa.Executable:
-    """A thread already there takes the new preview and decision, adds the unread
-    messages and reopens when one is for a person; returns each thread's key and id."""
-    table = Thread.__table__.c
-    new = insert.excluded
-    return insert.on_conflict_do_update(
-        index_elements=["phone", "short_code"],
-        set_={
-            "contact_id": sa.func.coalesce(table.contact_id, new.contact_id),
-            "last_text": new.last_text,
-            "last_decision": new.last_decision,
-            "last_message_at": later(table.last_message_at, new.last_message_at),
-            "last_inbound_at": new.last_inbound_at,
-            "unread": table.unread + new.unread,
-            "state": sa.case((new.unread > 0, ThreadState.OPEN.value), else_=table.state),
-        },
-    ).returning(table.phone, table.short_code, table.id)
 
 
 def _latest_sent(
@@ -450,7 +280,7 @@ def _latest_sent(
     }
     forms = {form for phone in numbers.values() for form in (phone, phone.removeprefix("+"))}
     rows = session.execute(
-        _sent_query(_dialect(session)),
+        routing_sql.sent_query(routing_sql.dialect_of(session)),
         {
             "forms": sorted(forms),
             "since": min(windows.values()),

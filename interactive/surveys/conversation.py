@@ -25,26 +25,30 @@ def _outbox(inbound: Inbound) -> service.Outbox:
 class SurveyConversation:
     name = "survey"
 
-    def candidates(self, session: Session, inbounds: Sequence[Inbound]) -> set[int]:
-        """The messages ``take`` may act on: from a sender with an open session on that
-        short code, or replying to a survey campaign's message (two queries at most for
-        the batch, instead of a locking query per message)."""
-        open_here = service.with_open_sessions(
-            session, {(i.phone, i.short_code.code) for i in inbounds}
-        )
-        found = {i.message.id for i in inbounds if (i.phone, i.short_code.code) in open_here}
-        replies = [i.message for i in inbounds if i.message.id not in found and _replies(i)]
+    def in_touch(self, dialect: str) -> sa.SelectBase:
+        """Senders with an open session on a short code."""
+        return service.open_sessions_query(dialect)
+
+    def in_touch_params(self, inbounds: Sequence[Inbound]) -> dict[str, Any]:
+        return {}
+
+    def more_candidates(
+        self, session: Session, inbounds: Sequence[Inbound], in_touch: set[int]
+    ) -> set[int]:
+        """Replies to a survey campaign's message (a query only when the batch has
+        replies to campaigns): ``take`` starts that survey's session."""
+        replies = [i.message for i in inbounds if i.message.id not in in_touch and _replies(i)]
         campaign_ids = {m.campaign_id for m in replies}
-        if campaign_ids:
-            surveyed = set(
-                session.scalars(
-                    sa.select(Campaign.id).where(
-                        Campaign.id.in_(campaign_ids), Campaign.survey_id.is_not(None)
-                    )
+        if not campaign_ids:
+            return set()
+        surveyed = set(
+            session.scalars(
+                sa.select(Campaign.id).where(
+                    Campaign.id.in_(campaign_ids), Campaign.survey_id.is_not(None)
                 )
             )
-            found |= {m.id for m in replies if m.campaign_id in surveyed}
-        return found
+        )
+        return {m.id for m in replies if m.campaign_id in surveyed}
 
     def take(self, inbound: Inbound) -> str | None:
         current = service.open_session(inbound.session, inbound.phone, inbound.short_code.code)

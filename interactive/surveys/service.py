@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -142,25 +142,11 @@ def open_session(session: Session, phone: str, short_code: str) -> SurveySession
     )
 
 
-def with_open_sessions(
-    session: Session, senders: Collection[tuple[str, str]]
-) -> set[tuple[str, str]]:
-    """Which of these (phone, short code) pairs have an open session: one query for a
-    router batch, served by the phone + short code + state index. Reads only and locks
-    nothing: ``open_session`` locks the session of a message it is about to answer."""
-    if not senders:
-        return set()
-    params = {
-        "phones": sorted({phone for phone, _code in senders}),
-        "codes": sorted({code for _phone, code in senders}),
-    }
-    rows = session.execute(_open_sessions_query(session.get_bind().dialect.name), params)
-    return {(phone, code) for phone, code in rows} & set(senders)
-
-
 @functools.cache
-def _open_sessions_query(dialect: str) -> sa.Select[str, str]:
-    # Built once (the router runs it for every batch); the values are parameters.
+def open_sessions_query(dialect: str) -> sa.Select[str, str]:
+    """(phone, short code) of the open sessions among the numbers bound as ``phones`` and
+    the short codes bound as ``codes``. Built once (the router runs it for every batch);
+    the values are parameters."""
     return sa.select(SurveySession.phone, SurveySession.short_code).where(
         in_values(SurveySession.phone, "phones", dialect),
         in_values(SurveySession.short_code, "codes", dialect),

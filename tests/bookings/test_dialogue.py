@@ -22,7 +22,7 @@ from interactive.contacts.service import erase_number
 from interactive.keywords.models import Decision
 from interactive.keywords.router import route
 from tests.bookings.conftest import NOW, PHONE, bookings, texts_to
-from tests.keywords.routing import route_text
+from tests.keywords.routing import route_text, store_mo
 
 
 def _say(ctx: Session, text: str, *, phone: str = PHONE, at: datetime = NOW) -> str:
@@ -212,3 +212,30 @@ def test_replies_it_cannot_read_are_asked_again_then_left_to_the_inbox(
     assert routed.decision == Decision.INBOX
     dialogue = ctx.scalars(sa.select(BookingDialogue)).one()
     assert dialogue.state == DialogueState.ABANDONED
+
+
+def test_in_one_batch_the_dialogue_takes_only_its_customers_messages(
+    ctx: Session, venue: Venue
+) -> None:
+    other, stranger = "+905321234568", "905550001122"
+    _say(ctx, "REZ yarın 20:00 4 kişi")
+    assert "asked for the time" in _say(ctx, "REZ yarın", phone=other)
+    ids = [
+        store_mo(ctx, text, source=source.lstrip("+"), received_at=NOW).id
+        for source, text in (
+            (PHONE, "saati 21 yap"),
+            (stranger, "saati 21 yap"),
+            (other, "20:30"),
+        )
+    ]
+    client = current_app.extensions["interactive.redis"]
+    routed = route(ctx, client, str(current_app.config["REDIS_PREFIX"]), ids, now=NOW)
+    assert [r.decision for r in routed] == [
+        Decision.CONVERSATION,
+        Decision.INBOX,
+        Decision.CONVERSATION,
+    ]
+    assert "changed by the customer" in routed[0].reason
+    assert "asked for the party" in routed[2].reason
+    [booking] = bookings(ctx)
+    assert _local(booking.starts_at, venue) == "2026-12-11 21:00"
