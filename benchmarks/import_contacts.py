@@ -8,13 +8,16 @@ name, two attributes (a city, text; a birth date, date) and a consent column (ON
 with 1 % bad numbers. Without --database it runs on a temporary SQLite file; with
 --database it creates (and drops) its own database on that server. The run is measured
 from the queued import to DONE (reading, validating, writing, consent events). Prints
-seconds, rows/s and the process's peak RSS.
+seconds, rows/s, the peak RSS of this process and of the largest child process (a large
+file is read and parsed in one), and the CPU seconds of both.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing
+import os
 import random
 import resource
 import secrets
@@ -75,10 +78,15 @@ def main() -> None:
         with app.app_context():
             import_id = _queue(path)
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            cpu_before = os.times()
             started = time.perf_counter()
             status = importer.run_import(import_id, chunk_size=args.chunk)
             seconds = time.perf_counter() - started
+            cpu = os.times()
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            own_cpu = cpu.user + cpu.system - cpu_before.user - cpu_before.system
+            child_cpu = sum(cpu[2:4]) - sum(cpu_before[2:4])
             record = db.session().get(ContactImport, import_id)
             assert record is not None
             db.session().refresh(record)
@@ -90,7 +98,10 @@ def main() -> None:
         )
         print(
             f"{seconds:.1f} s, {record.rows_done / seconds:,.0f} rows/s, "
-            f"peak RSS {peak / 1024:.0f} MB (before the run {before / 1024:.0f} MB)"
+            f"peak RSS {peak / 1024:.0f} MB (before the run {before / 1024:.0f} MB), "
+            f"largest child {child_peak / 1024:.0f} MB; CPU: this process "
+            f"{own_cpu:.1f} s, children {child_cpu:.1f} s; "
+            f"load average {os.getloadavg()[0]:.1f}"
         )
     finally:
         drop()
@@ -127,7 +138,7 @@ def _rows(count: int) -> Iterator[list[str]]:
 
 def _write_file(path: Path, count: int) -> None:
     if path.suffix == ".xlsx":
-        write_xlsx(path, [HEADER, *_rows(count)])
+        write_xlsx(path, itertools.chain([HEADER], _rows(count)))
         return
     with path.open("w", encoding="utf-8", newline="") as handle:
         handle.write(",".join(HEADER) + "\n")

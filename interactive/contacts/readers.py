@@ -22,8 +22,9 @@ text ("5321234567", never "5321234567.0" or "5.32e9"), dates ISO 8601, booleans
 Turkish legacy code pages Windows-1254 and ISO-8859-9; bytes that do not fit the encoding
 chosen from the first 64 KiB become U+FFFD instead of stopping the import.
 
-Spreadsheets are read with python-calamine, which parses the whole sheet into memory when
-it is opened (only the conversion to Python values is lazy).
+.xlsx and .xlsm sheets are streamed (``readers_xlsx``); the other spreadsheet formats are
+read with python-calamine, which parses the whole sheet into memory when it is opened
+(only the conversion to Python values is lazy).
 """
 
 from __future__ import annotations
@@ -111,6 +112,9 @@ class Table:
     """
 
     kind = ""
+    # Whether ``rows()`` reads the file as it goes (cheap to open again elsewhere) rather
+    # than from a copy loaded into memory.
+    streams = False
     header: list[str]
     header_line: int
     encoding: str | None = None
@@ -157,6 +161,10 @@ def open_table(path: Path, filename: str | None = None, *, sheet: str | None = N
         if not sample:
             raise ReadError("empty_file")
         if sample.startswith(SHEET_SIGNATURES):
+            from interactive.contacts import readers_xlsx  # it builds on this module
+
+            if readers_xlsx.is_xlsx(path):
+                return readers_xlsx.XlsxTable(path, sheet)
             return SheetTable(path, sheet)
         encoding = detect_encoding(*_encoding_sample(handle, sample))
     complete = len(sample) < SAMPLE_SIZE
@@ -172,6 +180,7 @@ def open_table(path: Path, filename: str | None = None, *, sheet: str | None = N
 
 class CsvTable(Table):
     kind = "csv"
+    streams = True
     encoding: str
     delimiter: str
 

@@ -352,3 +352,65 @@ def test_unreadable_file_fails_with_the_reason(ctx: Session, tmp_path: Path) -> 
     ctx.expire_all()
     assert record.status == ImportStatus.FAILED
     assert record.error is not None and "empty" in record.error
+
+
+def test_values_with_tabs_backslashes_and_line_breaks_are_kept(
+    ctx: Session, setup: dict[str, Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_text(
+        HEADER + '0532 123 45 67,"Ay\\şe\tN","Yıl\nmaz",C:\\Şehir\\N,,ONAY\n', encoding="utf-8"
+    )
+    record = run(ctx, path, brand_id=setup["brand_id"])
+    assert (record.created, record.rejected) == (1, 0)
+    found = contact(ctx, "+905321234567")
+    assert (found.first_name, found.last_name) == ("Ay\\şe\tN", "Yıl\nmaz")
+    assert found.attributes == {"city": "C:\\Şehir\\N"}
+
+
+def test_a_number_repeated_across_chunks_counts_each_extra_row_once(
+    ctx: Session, setup: dict[str, Any], tmp_path: Path
+) -> None:
+    rows = [f"0532 000 00 {n:02d},Name{n},,,,ONAY\n" for n in range(12)]
+    rows[7] = "0532 000 00 01,Again,,,,\n"
+    rows[9] = "0532 000 00 01,Last,,,,RET\n"
+    path = tmp_path / "repeats.csv"
+    path.write_text(HEADER + "".join(rows), encoding="utf-8")
+    record = run(ctx, path, brand_id=setup["brand_id"], chunk_size=5)  # read by a child
+    assert (record.created, record.duplicates, record.unchanged, record.updated) == (10, 2, 0, 0)
+    assert contact(ctx, "+905320000001").first_name == "Last"
+    states = dict(ctx.execute(sa.select(ConsentState.contact_id, ConsentState.status)).all())
+    assert states[contact(ctx, "+905320000001").id] == ConsentStatus.RET
+    assert ctx.scalar(sa.select(sa.func.count()).select_from(ConsentEvent)) == 11
+
+
+def test_large_file_read_by_a_child_matches_the_file(
+    ctx: Session, setup: dict[str, Any], tmp_path: Path
+) -> None:
+    body = "".join(
+        f"0532 100 {n:04d},N{n},L{n},City{n % 3},0{1 + n % 9}.01.1990,"
+        + ("RET\n" if n % 4 else "ONAY\n")
+        for n in range(40)
+    )
+    path = tmp_path / "many.csv"
+    path.write_text(HEADER + body + "12,Bad,,,,\n", encoding="utf-8")
+    record = run(ctx, path, brand_id=setup["brand_id"], chunk_size=6)
+    assert counts(record) == {
+        "created": 40,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 1,
+        "duplicates": 0,
+        "consent_events": 40,
+    }
+    assert errors(ctx, record) == [(42, "phone", "too_short", "12")]
+    found = contact(ctx, "+905321000007")
+    assert (found.first_name, found.attributes) == ("N7", {"birth": "1990-01-08", "city": "City1"})
+    pending = ctx.scalar(
+        sa.select(sa.func.count())
+        .select_from(ConsentEvent)
+        .where(ConsentEvent.registration == Registration.PENDING)
+    )
+    assert pending == 10  # the ONAY ones; a first RET needs no registration
+    again = run(ctx, path, brand_id=setup["brand_id"], chunk_size=6)
+    assert (again.unchanged, again.consent_events) == (40, 0)
