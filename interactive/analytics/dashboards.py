@@ -13,7 +13,6 @@ one is reported on the page and left out, never an error.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,7 +23,6 @@ from flask import (
     Response,
     abort,
     current_app,
-    get_template_attribute,
     jsonify,
     render_template,
     request,
@@ -69,6 +67,9 @@ def _helpers() -> dict[str, Any]:
 @bp.app_template_global("analytics_cell")
 def _cell(cell: report.Cell, kind: str, currency: str) -> str:
     return report.text(cell, kind, currency)
+
+
+bp.add_app_template_global(report.body_html, "analytics_table_body")
 
 
 # --- shared ------------------------------------------------------------------------------------
@@ -178,7 +179,6 @@ def _respond(page: Page, template: str, export_name: str, **context: Any) -> Res
 
 def _payload(page: Page) -> dict[str, Any]:
     """The polled JSON: formatted numbers, figures and the tables' rendered bodies."""
-    body: Callable[..., str] = get_template_attribute("analytics/_macros.html", "table_body")
     currency = _currency()
     numbers = {f.key: report.text(f.value, f.kind, currency) for card in page.cards for f in card}
     refreshed = _refreshed()
@@ -186,7 +186,7 @@ def _payload(page: Page) -> dict[str, Any]:
         "live": page.live,
         "numbers": numbers,
         "figures": page.figures,
-        "tables": {name: str(body(t, currency)) for name, t in page.tables.items()},
+        "tables": {name: str(report.body_html(t, currency)) for name, t in page.tables.items()},
         "refreshed": refreshed.isoformat() if refreshed else None,
         "refreshed_text": _(
             "Figures as of %(when)s; they are updated every few seconds.",

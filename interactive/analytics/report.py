@@ -22,7 +22,9 @@ from typing import IO, Any
 from babel import Locale
 from babel.numbers import NumberPattern, get_group_symbol, parse_pattern
 from babel.numbers import format_decimal as babel_format_decimal
-from flask_babel import format_currency, format_date, format_decimal, get_locale
+from flask_babel import format_date, format_decimal, get_locale
+from flask_babel import gettext as _
+from markupsafe import Markup
 
 from interactive.web import xlsx
 from interactive.web.csv_safe import neutralise
@@ -73,6 +75,7 @@ class _Style:
 
     locale: Locale
     rate: NumberPattern  # the locale's percent pattern with one decimal
+    money: NumberPattern  # the locale's standard currency pattern
     group: str | None  # counts: Python's grouping with this separator, when that is the same
 
     @classmethod
@@ -85,7 +88,8 @@ class _Style:
             babel_format_decimal(n, locale=locale) == f"{n:,}".replace(",", group)
             for n in (0, 7, 1234, 1234567, 10**12)
         )
-        return cls(locale, rate, group if same else None)
+        money = locale.currency_formats["standard"]
+        return cls(locale, rate, money, group if same else None)
 
 
 def _style() -> _Style:
@@ -111,7 +115,11 @@ def count(value: int | None) -> str:
 
 
 def money(value: Decimal | None, currency: str) -> str:
-    return "—" if value is None else str(format_currency(value, currency))
+    """An amount as ``format_currency`` writes it (its pattern read once per locale)."""
+    if value is None:
+        return "—"
+    style = _style()
+    return str(style.money.apply(value, style.locale, currency=currency))
 
 
 def pvalue(value: float | None) -> str:
@@ -141,6 +149,30 @@ def text(cell: Cell, kind: str, currency: str) -> str:
     if isinstance(cell, float | Decimal):
         return str(format_decimal(cell))
     return str(cell)
+
+
+_ROW = Markup("<tr>{}</tr>")
+_CELL = {True: Markup("<td>{}</td>"), False: Markup('<td class="num">{}</td>')}
+_LINK = Markup('<a href="{}">{}</a>')
+_EMPTY = Markup('<tr><td colspan="{}" class="muted">{}</td></tr>')
+
+
+def body_html(table: Table, currency: str) -> Markup:
+    """A table's ``<tbody>`` rows, numbers linked to the rows behind them (a page has
+    thousands of cells: written here rather than by a template macro per cell; ``format``
+    escapes every value)."""
+    if not table.rows:
+        return _EMPTY.format(len(table.columns), _("Nothing to show for these filters yet."))
+    cells = [_CELL[c.kind == "text"] for c in table.columns]
+    out: list[Markup] = []
+    for index, row in enumerate(table.rows):
+        shown: list[Markup] = []
+        for column, cell_html, cell in zip(table.columns, cells, row, strict=False):
+            content = text(cell, column.kind, currency)
+            url = table.links.get((index, column.key))
+            shown.append(cell_html.format(_LINK.format(url, content) if url else content))
+        out.append(_ROW.format(Markup("").join(shown)))
+    return Markup("").join(out)
 
 
 def _auto_kind(cell: Cell) -> str:
