@@ -7,7 +7,7 @@ and only then are the entries acknowledged. Entries a dead consumer had claimed 
 re-claimed after ``claim_idle_ms``; an entry that keeps failing goes to a dead-letter
 stream instead of blocking the rest.
 
-The building block is shared by the gateway, the router and the click drain.
+The building block is shared by the gateway, the router and the click and conversion drains.
 """
 
 from __future__ import annotations
@@ -259,3 +259,25 @@ def _id_key(entry_id: str) -> tuple[int, int]:
 def _next_id(entry_id: str) -> str:
     ms, seq = _id_key(entry_id)
     return f"{ms}-{seq + 1}"
+
+
+def drain(
+    session: Session,
+    consumer: StreamConsumer,
+    store: Callable[[list[dict[str, str]]], int],
+    max_batches: int,
+) -> int:
+    """Empty the stream into SQL a batch at a time (at most ``max_batches``): ``store``
+    the entries' fields (flushing), commit, and only then acknowledge, so entries of a run
+    that dies before its commit are read again; trim at the end. Returns what ``store``
+    counted."""
+    stored = 0
+    for _ in range(max_batches):
+        entries = consumer.read(block_ms=1)
+        if not entries:
+            break
+        stored += store([entry.fields for entry in entries])
+        session.commit()
+        consumer.ack(entries)
+    consumer.trim()
+    return stored

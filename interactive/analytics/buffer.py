@@ -29,6 +29,7 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from interactive import streams
 from interactive.analytics import attribution
 from interactive.analytics import service as analytics
 from interactive.analytics.models import ConversionSource
@@ -217,17 +218,12 @@ def drain(
 ) -> int:
     """Move postbacks from the stream to SQL a batch at a time: store, commit, then
     acknowledge. Returns how many new conversions were stored."""
-    member = consumer(client, claim_idle_ms)
-    stored = 0
-    for _ in range(max_batches):
-        entries = member.read(block_ms=1)
-        if not entries:
-            break
-        stored += store(session, client, [entry.fields for entry in entries])
-        session.commit()
-        member.ack(entries)
-    member.trim()
-    return stored
+    return streams.drain(
+        session,
+        consumer(client, claim_idle_ms),
+        lambda fields: store(session, client, fields),
+        max_batches,
+    )
 
 
 @job("default", timeout=300, ttl=60)

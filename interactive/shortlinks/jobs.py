@@ -8,6 +8,7 @@ import redis
 from flask import current_app
 from sqlalchemy.orm import Session
 
+from interactive import streams
 from interactive.db import db
 from interactive.queue import job
 from interactive.redis_store import get_redis, key
@@ -50,18 +51,13 @@ def drain(
     """Move clicks from the stream to SQL, a batch at a time: one bulk insert, commit,
     then acknowledge. If anything fails before the commit, the batch stays pending and is
     re-read later (storing is idempotent). Returns the number of clicks stored."""
-    consumer = click_consumer(client, claim_idle_ms)
     window = float(current_app.config["SHORTLINK_SCANNER_WINDOW_SECONDS"])
-    stored = 0
-    for _ in range(max_batches):
-        entries = consumer.read(block_ms=1)
-        if not entries:
-            break
-        stored += clicks.store(session, [entry.fields for entry in entries], window)
-        session.commit()
-        consumer.ack(entries)
-    consumer.trim()
-    return stored
+    return streams.drain(
+        session,
+        click_consumer(client, claim_idle_ms),
+        lambda fields: clicks.store(session, fields, window),
+        max_batches,
+    )
 
 
 @job("default", timeout=300, ttl=60)
