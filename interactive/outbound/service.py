@@ -6,23 +6,21 @@ connection, published after the commit that created the rows.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import redis
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from interactive.db import array_params, in_values, unnest_rows, utcnow
-from interactive.outbound import delivery
+from interactive.db import array_params, unnest_rows, utcnow
+from interactive.outbound import claim_sql, delivery
 from interactive.outbound.encoding import count_segments
 from interactive.outbound.models import (
-    Campaign,
-    CampaignState,
     Message,
     MessagePart,
     PartState,
@@ -33,11 +31,9 @@ from interactive.streams import publish_after_commit
 
 log = logging.getLogger(__name__)
 
-HELD_CAMPAIGNS = (CampaignState.PAUSED, CampaignState.CANCELLED)
 
 _MESSAGES: sa.Table = Message.__table__  # type: ignore[assignment]
 _PARTS: sa.Table = MessagePart.__table__  # type: ignore[assignment]
-_CAMPAIGNS: sa.Table = Campaign.__table__  # type: ignore[assignment]
 
 
 def outbound_stream(prefix: str, connection: str) -> str:
@@ -110,9 +106,9 @@ class NewMessage:
 def queue_messages(
     session: Session, client: redis.Redis, prefix: str, items: Sequence[NewMessage]
 ) -> list[int]:
-    """Store QUEUED messages with their parts in two statements for the whole batch (not
-    a flush per message) and publish their ids once the session commits; returns the ids
-    in the order given."""
+    """Store QUEUED messages with their parts for the whole batch (not a flush per message;
+    on PostgreSQL one statement, elsewhere two) and publish their ids once the session
+    commits; returns the ids in the order given."""
     if not items:
         return []
     now = utcnow()
@@ -133,13 +129,16 @@ def queue_messages(
         }
         for item, count in zip(items, counts, strict=True)
     ]
-    ids = _insert_messages(session, rows)
-    parts = [
-        {"message_id": message_id, "seq": n, "state": PartState.QUEUED, "attempts": 0}
-        for message_id, count in zip(ids, counts, strict=True)
-        for n in range(1, count.parts + 1)
-    ]
-    session.execute(_PARTS.insert(), parts)
+    if session.get_bind().dialect.name == "postgresql":
+        ids = _insert_with_parts_pg(session, rows)
+    else:
+        ids = _insert_messages(session, rows)
+        parts = [
+            {"message_id": message_id, "seq": n, "state": PartState.QUEUED, "attempts": 0}
+            for message_id, count in zip(ids, counts, strict=True)
+            for n in range(1, count.parts + 1)
+        ]
+        session.execute(_PARTS.insert(), parts)
     by_stream: dict[str, list[dict[str, int]]] = {}
     for item, message_id in zip(items, ids, strict=True):
         by_stream.setdefault(outbound_stream(prefix, item.connection), []).append(
@@ -154,29 +153,50 @@ def _insert_messages(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     """Insert message rows (the same keys in each) in one statement; their ids in the
     order given. Core, not the ORM's bulk path: the rows are not wanted as objects, and
     that path costs more than the statement for a router's small batches."""
-    if session.get_bind().dialect.name == "postgresql":
-        names = tuple(rows[0])
-        statement = _insert_messages_pg(names)
-        # Ids come from the sequence in the ORDER BY order (SQLAlchemy's insertmanyvalues
-        # relies on the same for its "implicit sentinel").
-        return sorted(session.scalars(statement, array_params(rows, names)))
     statement = _MESSAGES.insert().returning(_MESSAGES.c.id, sort_by_parameter_order=True)
     return list(session.scalars(statement, rows))
 
 
+def _insert_with_parts_pg(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """PostgreSQL: the messages (the same keys in each row) and their QUEUED parts in one
+    statement; the messages' ids in the order given."""
+    names = tuple(rows[0])
+    statement = _insert_with_parts_statement(names)
+    # Ids come from the sequence in the ORDER BY order (SQLAlchemy's insertmanyvalues
+    # relies on the same for its "implicit sentinel").
+    return sorted(session.scalars(statement, array_params(rows, names)))
+
+
 @functools.cache
-def _insert_messages_pg(names: tuple[str, ...]) -> sa.Executable:
-    # The rows from ``unnest`` of one array per column: the same statement text whatever
-    # the number of rows (a multi-row VALUES list is new text, parsed on both sides, for
-    # every batch size).
+def _insert_with_parts_statement(names: tuple[str, ...]) -> sa.Executable:
+    # The messages inserted in a WITH clause, from ``unnest`` of one array per column: the
+    # same statement text whatever the number of rows (a multi-row VALUES list is new
+    # text, parsed on both sides, for every batch size). Their parts, numbered by
+    # generate_series from each message's parts_count, in a second one.
     values = unnest_rows(_MESSAGES, names, ordinality="n")
     rows = sa.select(*(values.c[name] for name in names)).order_by(values.c.n)
-    return _MESSAGES.insert().from_select(names, rows).returning(_MESSAGES.c.id)
+    inserted = (
+        _MESSAGES.insert()
+        .from_select(names, rows)
+        .returning(_MESSAGES.c.id, _MESSAGES.c.parts_count)
+        .cte("inserted")
+    )
+    seq = sa.func.generate_series(1, inserted.c.parts_count).table_valued("seq").render_derived()
+    parts = sa.select(
+        inserted.c.id,
+        seq.c.seq,
+        sa.literal(PartState.QUEUED, _PARTS.c.state.type),
+        sa.literal(0),
+    ).select_from(inserted.join(seq, sa.true()))
+    insert_parts = (
+        _PARTS.insert().from_select(["message_id", "seq", "state", "attempts"], parts).cte("parts")
+    )
+    return sa.select(inserted.c.id).add_cte(insert_parts)
 
 
 @dataclass(frozen=True)
 class Claimed:
-    """A message taken for submitting: its parts claimed now are SUBMITTING."""
+    """A message taken for submitting: its parts claimed now (``seqs``) are SUBMITTING."""
 
     id: int
     source: str
@@ -187,6 +207,7 @@ class Claimed:
     traffic: Traffic = Traffic.COMMERCIAL
     flash: bool = False
     validity_minutes: int | None = None
+    seqs: frozenset[int] = frozenset()
 
 
 def claim(
@@ -195,120 +216,82 @@ def claim(
     suppressed: Callable[[list[str]], set[str]],
 ) -> list[Claimed]:
     """Mark the QUEUED parts of these messages SUBMITTING (or SUPPRESSED when the number
-    opted out since the message was queued: ``suppressed`` is asked, right now, which of
-    the numbers are; an opt-out stops all but transactional messages); flushes. Messages with
-    no part QUEUED were claimed before (a re-delivered stream entry) and are skipped:
-    idempotent."""
-    query = _claimable_query(session.get_bind().dialect.name)
-    rows = session.execute(query, {"ids": list(message_ids)}).all()
-    numbers = sorted({row.destination for row in rows if row.traffic != Traffic.TRANSACTIONAL})
-    blocked_numbers = suppressed(numbers) if numbers else set()
-    claimed = [
+    opted out since the message was queued: ``suppressed`` is asked, right after the parts
+    are taken, which of the numbers are; an opt-out stops all but transactional messages);
+    flushes. ``take``, ``check_suppressed`` and ``suppress`` in one transaction."""
+    claimed = check_suppressed(take(session, message_ids), suppressed)
+    blocked = {c.id for c in claimed if c.suppressed}
+    if blocked:
+        suppress(session, blocked)
+    return claimed
+
+
+def take(session: Session, message_ids: Iterable[int]) -> list[Claimed]:
+    """Mark the QUEUED parts of these messages SUBMITTING, their messages too; flushes.
+    Messages with no part QUEUED were claimed before (a re-delivered stream entry), and
+    those of a paused or cancelled campaign wait: both are skipped. Idempotent.
+
+    On PostgreSQL one statement: a caller whose session autocommits has the claim durable
+    in one round trip."""
+    ids = list(message_ids)
+    if not ids:
+        return []
+    now = utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        rows: Sequence[Any] = session.execute(claim_sql.take_pg(), {"ids": ids, "now": now}).all()
+        rows = sorted(rows, key=lambda row: row.id)
+    else:
+        rows = claim_sql.take_portable(session, ids, now)
+    return [
         Claimed(
             id=row.id,
             source=row.source,
             destination=row.destination,
             body=row.body,
             parts_count=row.parts_count,
-            suppressed=row.traffic != Traffic.TRANSACTIONAL and row.destination in blocked_numbers,
+            suppressed=False,
             traffic=row.traffic,
             flash=row.flash,
             validity_minutes=row.validity_minutes,
+            seqs=frozenset(row.seqs),
         )
         for row in rows
     ]
+
+
+def check_suppressed(
+    claimed: list[Claimed], suppressed: Callable[[list[str]], set[str]]
+) -> list[Claimed]:
+    """The claimed messages, those to a number that ``suppressed`` says opted out marked
+    ``suppressed`` (all but transactional traffic). Asks once, for the batch; no writes."""
+    numbers = sorted({c.destination for c in claimed if c.traffic != Traffic.TRANSACTIONAL})
+    blocked = suppressed(numbers) if numbers else set()
+    if not blocked:
+        return claimed
+    return [
+        dataclasses.replace(c, suppressed=True)
+        if c.traffic != Traffic.TRANSACTIONAL and c.destination in blocked
+        else c
+        for c in claimed
+    ]
+
+
+def suppress(session: Session, message_ids: set[int]) -> None:
+    """The parts taken (SUBMITTING) of these messages go to SUPPRESSED instead of the
+    SMSC, and the messages roll up; flushes."""
     now = utcnow()
-    sending = [c.id for c in claimed if not c.suppressed]
-    blocked = [c.id for c in claimed if c.suppressed]
-    queued = MessagePart.state == PartState.QUEUED
-    if sending:
-        # Only parts still QUEUED now: a cancel may have finished some since the SELECT.
-        taken = _mark_submitting(session, sending, now)
-        if len(taken) < len(sending):
-            claimed = [c for c in claimed if c.suppressed or c.id in taken]
-    if blocked:
-        session.execute(
-            sa.update(MessagePart)
-            .where(MessagePart.message_id.in_(blocked), queued)
-            .values(state=PartState.SUPPRESSED, final_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        delivery.roll_up(session, set(blocked))
-        for message_id in blocked:
-            log.info("message suppressed at submit message_id=%s", message_id)
-    return claimed
-
-
-@functools.cache
-def _claimable_query(dialect: str) -> sa.Select[int, str, str, str, int, Traffic, bool, int | None]:
-    # Built once (the gateway claims many times a second); the ids are a parameter.
-    # Table columns, not ORM attributes: the rows are plain tuples, read without the ORM.
-    messages, campaigns = _MESSAGES.c, _CAMPAIGNS.c
-    return (
-        sa.select(
-            messages.id,
-            messages.source,
-            messages.destination,
-            messages.body,
-            messages.parts_count,
-            messages.traffic,
-            messages.flash,
-            messages.validity_minutes,
-        )
-        .select_from(_MESSAGES.outerjoin(_CAMPAIGNS, campaigns.id == messages.campaign_id))
-        .where(
-            in_values(messages.id, "ids", dialect),
-            messages.state == PartState.QUEUED,
-            # A paused or cancelled campaign's messages wait (resume publishes them again).
-            sa.or_(messages.campaign_id.is_(None), campaigns.state.not_in(HELD_CAMPAIGNS)),
-        )
-        .order_by(messages.id)
-    )
-
-
-def _mark_submitting(session: Session, message_ids: list[int], now: datetime) -> set[int]:
-    """Mark the QUEUED parts of these messages SUBMITTING, then the messages whose parts
-    were taken; returns those messages' ids. On PostgreSQL one statement (the parts'
-    UPDATE in a WITH clause): the gateway claims after every read of its stream."""
-    params = {"ids": message_ids, "now": now}
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return set(session.scalars(_mark_submitting_pg(), params))
-    ids = set(session.scalars(_parts_submitting(dialect), params))
-    if ids:
-        session.execute(_messages_submitting(dialect), {"ids": list(ids), "now": now})
-    return ids
-
-
-@functools.cache
-def _parts_submitting(dialect: str) -> sa.Update:
-    return (
+    session.execute(
         sa.update(MessagePart)
-        .where(in_values(MessagePart.message_id, "ids", dialect))
-        .where(MessagePart.state == PartState.QUEUED)
-        .values(state=PartState.SUBMITTING, submitted_at=sa.bindparam("now"))
-        .returning(MessagePart.message_id)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def _messages_submitting(dialect: str, taken: sa.ColumnElement[bool] | None = None) -> sa.Update:
-    return (
-        sa.update(Message)
-        .where(in_values(Message.id, "ids", dialect) if taken is None else taken)
-        .values(
-            state=PartState.SUBMITTING,
-            submitted_at=sa.func.coalesce(Message.submitted_at, sa.bindparam("now")),
+        .where(
+            MessagePart.message_id.in_(message_ids),
+            MessagePart.state == PartState.SUBMITTING,
         )
+        .values(state=PartState.SUPPRESSED, final_at=now)
         .execution_options(synchronize_session=False)
     )
-
-
-@functools.cache
-def _mark_submitting_pg() -> sa.Executable:
-    taken = _parts_submitting("postgresql").cte("taken")
-    messages = _messages_submitting("postgresql", Message.id.in_(sa.select(taken.c.message_id)))
-    return messages.returning(Message.id)
+    delivery.roll_up(session, message_ids)
+    for message_id in sorted(message_ids):
+        log.info("message suppressed at submit message_id=%s", message_id)
 
 
 def match_parts(session: Session, claimed: Claimed, count: int) -> None:

@@ -2,8 +2,8 @@
 
 Four kinds of threads: the SMPP session's own (see ``session``); a *feeder* that claims
 message ids from the connection's outbound stream, marks them SUBMITTING (committed before
-anything is written to the SMSC), re-checks suppression, and hands the parts to the
-session; a *store* thread that stores submit results and receipts in one transaction
+anything is written to the SMSC), re-checks suppression (``gateway_claim``), and hands the
+parts to the session; a *store* thread that stores submit results and receipts in one transaction
 (``gateway_store``) every 100 ms, or sooner once receipts fill half the window, and only
 then acknowledges them (the deliver_sm_resp of each receipt, the stream entry of a message
 whose parts all have an outcome); and an *MO* thread that stores customers' messages as
@@ -13,7 +13,7 @@ receipts and submit results.
 
 A stream entry is acknowledged only after its message's outcome is stored; a gateway that
 dies leaves its entries pending, and the next one re-claims them (a message already past
-QUEUED is not submitted twice: ``outbound.service.claim`` skips it).
+QUEUED is not submitted twice: ``outbound.service.take`` skips it).
 """
 
 from __future__ import annotations
@@ -30,18 +30,16 @@ from typing import TypeVar
 
 import redis
 from flask import Flask
-from sqlalchemy.orm import Session
 
 from interactive.db import db
 from interactive.keywords.service import inbound_stream
 from interactive.outbound import service as outbound
-from interactive.outbound.models import Traffic
 from interactive.smpp.client import SmppClient
 from interactive.smpp.config import SmppConnection
+from interactive.smpp.gateway_claim import Claimer, ClaimInterrupted
 from interactive.smpp.gateway_store import Batch, GatewayStore, Stored, is_mo
 from interactive.smpp.messages import InboundMessage as Pdu
-from interactive.smpp.messages import Responder, SubmitPart, SubmitResult
-from interactive.smpp.parts import build_submit_parts, relative_validity
+from interactive.smpp.messages import Responder, SubmitPart, SubmitResult, SubmitStatus
 from interactive.streams import Entry, StreamConsumer, default_consumer_name, publish
 
 log = logging.getLogger(__name__)
@@ -91,11 +89,13 @@ class Gateway:
             block_ms=200,
         )
         self.store = GatewayStore(app, connection)
+        self.claimer = Claimer(app, connection, self.redis, self.prefix)
         self.session = SmppClient(connection, self._on_result, self._on_deliver)
         self.events: queue.Queue[SubmitResult | tuple[Pdu, Responder]] = queue.Queue()
         self.mos: queue.Queue[tuple[Pdu, Responder]] = queue.Queue()
         self.max_in_flight = max_in_flight
         self._pending: dict[int, _Pending] = {}
+        self._outstanding = 0  # parts in ``_pending``
         self._delayed: list[tuple[float, str, int]] = []  # (due, entry id, message id)
         # Informational messages in flight (their unknown outcomes may be resent).
         self._informational: set[int] = set()
@@ -110,6 +110,7 @@ class Gateway:
 
     def run(self, stop: threading.Event) -> None:
         self.consumer.ensure_group()
+        self.claimer.start()
         with self.app.app_context(), db.transaction() as session:
             interrupted = outbound.mark_interrupted(session, self.connection.name)
         if interrupted:
@@ -188,12 +189,21 @@ class Gateway:
                 try:
                     self._submit(ready)
                 except Exception:
-                    # Left pending: re-claimed and retried; claim() is idempotent.
+                    # Entries stay pending (re-claimed later; the claim is idempotent),
+                    # and parts already claimed were handed back to the queue.
                     log.exception("smpp %s: claiming messages failed", self.connection.name)
                     stop.wait(1.0)
 
     def _in_flight(self) -> int:
-        return sum(len(p.seqs) for p in self._pending.values())
+        return self._outstanding
+
+    def _track(self, message_id: int, entry_id: str, part_number: int) -> None:
+        """A part handed to the session: outstanding until its result is stored (call
+        with the lock held)."""
+        pending = self._pending.setdefault(message_id, _Pending(entry_id))
+        if part_number not in pending.seqs:
+            pending.seqs.add(part_number)
+            self._outstanding += 1
 
     def _hold_back(self, entries: list[Entry]) -> list[tuple[str, int]]:
         """Entries to submit now; those carrying a future ``not_before`` wait here (still
@@ -224,57 +234,46 @@ class Gateway:
 
     def _submit(self, ready: list[tuple[str, int]]) -> None:
         entry_of = {message_id: entry_id for entry_id, message_id in ready}
-        with self.app.app_context(), db.transaction() as session:
-            claimed = outbound.claim(session, list(entry_of), self._suppressed)
-            to_send: list[SubmitPart] = []
-            for item in claimed:
-                if not item.suppressed:
-                    to_send += self._parts(session, item)
+        try:
+            claim = self.claimer.claim(list(entry_of))
+        except ClaimInterrupted as exc:
+            # Committed SUBMITTING, never written to the SMSC: back to the queue, the
+            # way a stopped session's unsent parts go.
+            self._hand_back(exc.claimed, entry_of)
+            raise
+        to_send = claim.to_send
         sending = {p.key for p in to_send}
         done = [entry_of[m] for m in entry_of if m not in sending]
         with self._lock:
+            self._informational |= claim.informational
             for part in to_send:
                 message_id = int(part.key)  # type: ignore[call-overload]
-                pending = self._pending.setdefault(message_id, _Pending(entry_of[message_id]))
-                pending.seqs.add(part.part_number)
+                self._track(message_id, entry_of[message_id], part.part_number)
         if done:
             # Already handled before (a re-delivered entry), missing, or suppressed.
             self.consumer.ack(done)
         if to_send:
             self.session.submit(to_send)
 
-    def _parts(self, session: Session, item: outbound.Claimed) -> list[SubmitPart]:
-        try:
-            parts = build_submit_parts(
-                item.body,
-                self.connection,
-                key=item.id,
-                source=item.source,
-                destination=item.destination,
-                # The same reference on a retry: the handset joins resent parts with the rest.
-                concat_ref=item.id & 0xFFFF,
+    def _hand_back(self, claimed: list[outbound.Claimed], entry_of: dict[int, str]) -> None:
+        """Report the claimed parts NOT_SENT: the store thread returns them to QUEUED and
+        publishes them again, then acknowledges their entries."""
+        results = [
+            SubmitResult(
+                SubmitPart(item.id, item.source, item.destination, part_number=seq),
+                SubmitStatus.NOT_SENT,
+                self.connection.name,
+                detail="claimed, not submitted",
             )
-        except ValueError as exc:
-            outbound.fail(session, item.id, str(exc))
-            return []
-        outbound.match_parts(session, item, len(parts))
-        if item.flash or item.validity_minutes:
-            parts = [_per_message_options(p, item) for p in parts]
-        if item.traffic == Traffic.INFORMATIONAL:
-            with self._lock:
-                self._informational.add(item.id)
-        if len(parts) == 1 and item.parts_count == 1:
-            return parts  # the common case: nothing more to ask
-        # Only the parts claimed now (a retry resends just the parts the SMSC did not take).
-        claimed = outbound.submitting_seqs(session, item.id)
-        return [p for p in parts if p.part_number in claimed]
-
-    def _suppressed(self, numbers: list[str]) -> set[str]:
-        # The set holds E.164 ("+90…"); a message may name the number without the "+".
-        spellings = [n if n.startswith("+") else f"+{n}" for n in numbers]
-        flags = self.redis.smismember(outbound.suppression_key(self.prefix), [*numbers, *spellings])
-        count = len(numbers)
-        return {n for i, n in enumerate(numbers) if flags[i] or flags[count + i]}
+            for item in claimed
+            for seq in sorted(item.seqs)
+        ]
+        with self._lock:
+            for result in results:
+                message_id = int(result.key)  # type: ignore[call-overload]
+                self._track(message_id, entry_of[message_id], result.part.part_number)
+        for result in results:
+            self.events.put(result)
 
     # --- store threads ----------------------------------------------------------------
 
@@ -374,7 +373,9 @@ class Gateway:
                 pending = self._pending.get(message_id)
                 if pending is None:
                     continue
-                pending.seqs.discard(result.part.part_number)
+                if result.part.part_number in pending.seqs:
+                    pending.seqs.discard(result.part.part_number)
+                    self._outstanding -= 1
                 if not pending.seqs:
                     finished[message_id] = pending.entry_id
                     del self._pending[message_id]
@@ -426,26 +427,6 @@ def _drain(events: queue.Queue[T]) -> list[T]:
         except queue.Empty:
             break
     return items
-
-
-MAX_VALIDITY_S = 99 * 86400 - 1  # SMPP relative time holds at most 99 days
-
-
-def flash_data_coding(data_coding: int) -> int:
-    """The same alphabet with message class 0 (shown at once, not stored by the handset):
-    3GPP TS 23.038 general data coding, bit 4 = class present, bits 1..0 = class 0."""
-    alphabet = 0x08 if data_coding == 0x08 else 0x00
-    return 0x10 | alphabet
-
-
-def _per_message_options(part: SubmitPart, item: outbound.Claimed) -> SubmitPart:
-    changes: dict[str, object] = {}
-    if item.flash:
-        changes["data_coding"] = flash_data_coding(part.data_coding)
-    if item.validity_minutes:
-        seconds = min(item.validity_minutes * 60, MAX_VALIDITY_S)
-        changes["validity_period"] = relative_validity(seconds)
-    return dataclasses.replace(part, **changes)  # type: ignore[arg-type]
 
 
 def _combine(binds: list[dict[str, object]]) -> dict[str, object]:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 import sqlalchemy as sa
 from flask import Flask
 
@@ -14,6 +15,7 @@ from interactive.keywords.models import InboundMessage
 from interactive.keywords.service import inbound_stream
 from interactive.outbound import service as outbound
 from interactive.outbound.models import DeliveryReceipt, Message, PartState, Traffic
+from interactive.smpp import gateway as gateway_module
 from interactive.smpp.simulator import (
     ConnectionProfile,
     Fault,
@@ -100,6 +102,29 @@ def test_a_number_that_opted_out_gets_only_transactional_messages(
     wait_until(lambda: message_state(app, answer) == PartState.DELIVERED)
     (sent,) = simulator.submitted()
     assert sent.short_message.decode("utf-16-be") == "Rezervasyonunuz onaylandı."
+
+
+def test_a_claim_interrupted_before_the_submit_returns_its_parts_to_the_queue(
+    app: Flask, run_gateway: Callable[..., SmscSimulator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The parts are claimed (committed SUBMITTING), then the suppression set cannot be read:
+    # nothing goes to a number that was not checked, and the message is sent once later.
+    monkeypatch.setattr(gateway_module, "RETRY_DELAY_S", 0.2)
+    real = redis.Redis.smismember
+    calls: list[object] = []
+
+    def unreachable_once(self: redis.Redis, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 1:
+            raise redis.ConnectionError("suppression set unreachable")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "smismember", unreachable_once)
+    simulator = run_gateway()
+    message_id = queue(app, "905321234567", "Kampanya " * 30)
+    wait_until(lambda: message_state(app, message_id) == PartState.DELIVERED)
+    assert len(calls) == 2
+    assert len(simulator.submitted()) == 2  # both parts, once each
 
 
 def test_throttled_parts_are_sent_later_never_failed(
