@@ -103,7 +103,8 @@ class Scheduler:
         last = client.hget(last_key, task.name)
         if last is not None and int(last) >= slot:
             return None
-        job_id = f"periodic-{task.name}-{slot}"
+        # RQ's job ids are not under the site's prefix: name the site in them.
+        job_id = f"periodic-{self.app.config['REDIS_PREFIX']}-{task.name}-{slot}"
         task.job.enqueue(job_id=job_id)
         client.hset(last_key, task.name, slot)
         log.info("periodic job enqueued task=%s job=%s", task.name, job_id)

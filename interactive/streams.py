@@ -106,7 +106,20 @@ class StreamConsumer:
 
     def read(self, block_ms: int | None = None) -> list[Entry]:
         """A batch: first entries of dead consumers idle for ``claim_idle_ms``, then new
-        ones (blocking up to ``block_ms`` when there are none)."""
+        ones (blocking up to ``block_ms`` when there are none). A stream or group that is
+        gone (Redis restarted empty, or flushed) is made again: its lost entries are the
+        sweepers' to publish again from SQL."""
+        try:
+            return self._read(block_ms)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            log.warning("stream %s lost its group %s; creating it again", self.stream, self.group)
+            self.ensure_group()
+            self._claim_cursor = "0-0"
+            return self._read(block_ms)
+
+    def _read(self, block_ms: int | None) -> list[Entry]:
         if self._claim_due():
             claimed = self._claim_stale()
             if claimed:

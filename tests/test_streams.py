@@ -40,6 +40,16 @@ def test_entries_published_before_the_group_exists_are_not_lost(
     assert [e.fields["n"] for e in consumer.read()] == ["1"]
 
 
+def test_a_consumer_goes_on_after_redis_lost_its_stream(redis_client: redis.Redis) -> None:
+    consumer = _consumer(redis_client, "a", claim_idle_ms=0)
+    publish(redis_client, STREAM, [{"n": 1}])
+    consumer.ack(consumer.read())
+    redis_client.delete(STREAM)  # a Redis restarted empty, or flushed
+    assert consumer.read() == []
+    publish(redis_client, STREAM, [{"n": 2}])
+    assert [e.fields["n"] for e in consumer.read()] == ["2"]
+
+
 def test_a_dead_consumers_entries_are_reclaimed(redis_client: redis.Redis) -> None:
     crashed = _consumer(redis_client, "crashed", claim_idle_ms=0)
     publish(redis_client, STREAM, [{"n": i} for i in range(3)])
