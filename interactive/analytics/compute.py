@@ -29,7 +29,7 @@ from interactive.outbound.models import (
     Recipient,
     RecipientStatus,
 )
-from interactive.shortlinks.models import Click, ClickKind
+from interactive.shortlinks.models import Click, ClickKind, Link
 
 #: Seconds from submission to the delivery receipt: the upper bounds of the latency
 #: histogram's buckets (the last bucket, "inf", holds the rest).
@@ -303,6 +303,37 @@ def _add_conversions(
         .subquery()
     )
     _add_firsts(session, first, "converters", rows, dialect)
+
+
+def converted(campaign: Campaign, dialect: str) -> sa.ColumnElement[bool]:
+    """Whether a recipient converted as the dashboards count it: a conversion counted for
+    the campaign's goal, attributed to the campaign; for a hold-out member, one within the
+    attribution window after they were held out (what the lift's control arm counts)."""
+    window = _within_days(
+        Recipient.decided_at, Conversion.occurred_at, campaign.attribution_days, dialect
+    )
+    return (
+        sa.select(Conversion.id)
+        .where(
+            Conversion.contact_id == Recipient.contact_id,
+            conversion_filter(campaign),
+            sa.or_(
+                Conversion.campaign_id == campaign.id,
+                sa.and_(Recipient.status == RecipientStatus.HELD_OUT, window),
+            ),
+        )
+        .exists()
+    )
+
+
+def clicked() -> sa.ColumnElement[bool]:
+    """Whether a recipient made a human click on one of their message's links."""
+    return (
+        sa.select(Click.id)
+        .join(Link, Link.id == Click.link_id)
+        .where(Link.message_id == Recipient.message_id, Click.kind == ClickKind.HUMAN)
+        .exists()
+    )
 
 
 def _lift(

@@ -123,6 +123,10 @@ def _campaign_urls(campaign_id: int) -> dict[str, str | None]:
             failed=recipients(error="any"),
             held_out=recipients(status=RecipientStatus.HELD_OUT.value),
             not_sent=recipients(status=RecipientStatus.SKIPPED.value),
+            clickers=recipients(engaged="clicked"),
+            converters=recipients(engaged="converted"),
+            conversions=recipients(engaged="converted"),
+            revenue=recipients(engaged="converted"),
         )
     if current_user.can(Permission.INBOX):
         inbox = url_for("inbox.index", campaign=campaign_id, state="all")

@@ -85,6 +85,20 @@ class Funnel:
         return self.delivered / self.sent if self.sent else None
 
 
+ENGAGED = ("clicked", "converted")
+
+
+def engaged(
+    session: Session, campaign: Campaign, kind: str | None
+) -> sa.ColumnElement[bool] | None:
+    """The recipients list's condition for ``kind`` (one of ``ENGAGED``; None: none)."""
+    if kind == "clicked":
+        return compute.clicked()
+    if kind == "converted":
+        return compute.converted(campaign, session.get_bind().dialect.name)
+    return None
+
+
 def is_live(session: Session, campaign: Campaign, refreshed: datetime | None) -> bool:
     """Whether the campaign's recipients and messages may be ahead of its rollups: it is
     sending or paused, or its last run ended after the rollups' last refresh began (or

@@ -170,6 +170,7 @@ def export_rows(
     reason: RecipientReason | None,
     variant: int | None = None,
     error: str | None = None,
+    where: sa.ColumnElement[bool] | None = None,
 ) -> Iterator[str]:
     """The recipients as CSV text, page by page (a streamed response must not hold a
     cursor across yields); cells a spreadsheet would run as formulas are neutralised."""
@@ -198,6 +199,7 @@ def export_rows(
             reason=reason,
             variant=variant,
             error=error,
+            where=where,
             after_id=after,
             limit=EXPORT_PAGE,
         )

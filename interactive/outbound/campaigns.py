@@ -580,13 +580,14 @@ def recipients(
     reason: RecipientReason | None = None,
     variant: int | None = None,
     error: str | None = None,
+    where: sa.ColumnElement[bool] | None = None,
     after_id: int | None = None,
     limit: int = 50,
 ) -> list[Any]:
     """A page of recipients (keyset by id) with their message's state. ``variant``: a
     variant's id, or 0 for recipients decided before a variant was chosen; ``error``: those
     whose message failed, ``"any"`` way, with ``"none"`` (no error code given) or with that
-    error code."""
+    error code; ``where``: a further condition on the recipient (``analytics.funnel.engaged``)."""
     query = (
         sa.select(
             Recipient.id,
@@ -619,6 +620,8 @@ def recipients(
             query = query.where(Message.error_code.is_(None))
         elif error != "any":
             query = query.where(Message.error_code == int(error))
+    if where is not None:
+        query = query.where(where)
     if after_id is not None:
         query = query.where(Recipient.id > after_id)
     return list(session.execute(query).all())

@@ -263,7 +263,11 @@ def show(campaign_id: int) -> ResponseReturnValue:
     filters = _recipient_filters(campaign)
     after = request.args.get("after", type=int)
     rows = campaigns.recipients(
-        session, campaign.id, **filters, after_id=after, limit=RECIPIENTS_PAGE + 1
+        session,
+        campaign.id,
+        **_query(session, campaign, filters),
+        after_id=after,
+        limit=RECIPIENTS_PAGE + 1,
     )
     more = len(rows) > RECIPIENTS_PAGE
     rows = rows[:RECIPIENTS_PAGE]
@@ -305,11 +309,13 @@ def show(campaign_id: int) -> ResponseReturnValue:
 
 def _recipient_filters(campaign: Campaign) -> dict[str, Any]:
     """The recipients list's filters from the query string (one that does not apply to
-    this campaign is left out): status, reason, variant (an id, or 0: none) and error
-    (``any``, ``none`` or an error code: recipients whose message failed so)."""
+    this campaign is left out): status, reason, variant (an id, or 0: none), error
+    (``any``, ``none`` or an error code: recipients whose message failed so) and engaged
+    (``clicked`` or ``converted``)."""
     variant = request.args.get("variant", type=int)
     if variant is not None and variant != 0 and variant not in {v.id for v in campaign.variants}:
         variant = None
+    engaged = request.args.get("engaged", "")
     error = request.args.get("error", "").strip()
     if error not in ("any", "none") and not (error.isdigit() and int(error) < 2**31):
         error = ""
@@ -318,7 +324,15 @@ def _recipient_filters(campaign: Campaign) -> dict[str, Any]:
         "reason": _enum_arg(RecipientReason, "reason"),
         "variant": variant,
         "error": error or None,
+        "engaged": engaged if engaged in funnel.ENGAGED else None,
     }
+
+
+def _query(session: Any, campaign: Campaign, filters: dict[str, Any]) -> dict[str, Any]:
+    """The recipients query's arguments for the list's filters."""
+    query = {k: v for k, v in filters.items() if k != "engaged"}
+    query["where"] = funnel.engaged(session, campaign, filters["engaged"])
+    return query
 
 
 def _enum_arg(kind: Any, name: str) -> Any:
@@ -355,11 +369,12 @@ def progress(campaign_id: int) -> ResponseReturnValue:
 @require(Permission.CAMPAIGNS)
 def export(campaign_id: int) -> ResponseReturnValue:
     campaign = _get(campaign_id)
+    session = db.session()
     rows = campaign_report.export_rows(
-        db.session(),
+        session,
         campaign.id,
         {v.id: v.label for v in campaign.variants},
-        **_recipient_filters(campaign),
+        **_query(session, campaign, _recipient_filters(campaign)),
     )
     log.info("campaign recipients exported campaign_id=%s by=%s", campaign.id, current_user.id)
     return Response(

@@ -266,6 +266,31 @@ def test_variant_and_failure_numbers_list_their_recipients(marketer: Any, bahar:
     assert [row[0] for row in export[1:]] == [bahar.contacts["c4"].phone]
 
 
+def test_clickers_and_converters_list_their_recipients(marketer: Any, bahar: Built) -> None:
+    campaign_id = bahar.campaign.id
+    page = marketer.get(f"/analytics/campaigns/{campaign_id}").get_data(as_text=True)
+    base = f"/campaigns/{campaign_id}"
+    assert f'href="{base}?engaged=clicked#recipients">' in page
+    assert f'href="{base}?engaged=converted#recipients">' in page
+
+    def phones(url: str) -> set[str]:
+        listed = marketer.get(url).get_data(as_text=True)
+        body = listed.split('id="recipients-table"', 1)[1]
+        return set(re.findall(r"<code>(\+\d+)</code>", body))
+
+    def who(*names: str) -> set[str]:
+        return {bahar.contacts[n].phone for n in names}
+
+    # Human clicks only (c2's was a scanner's); the goal event only (c1's signup does not
+    # count), and the hold-out member who bought within the window (c11, not c12).
+    assert phones(f"{base}?engaged=clicked") == who("c1", "c5")
+    assert phones(f"{base}?engaged=converted") == who("c1", "c5", "c11")
+    assert phones(f"{base}?engaged=converted&variant={bahar.variants['B'].id}") == who("c5")
+    assert phones(f"{base}?engaged=nonsense") == who(*(f"c{n}" for n in range(1, 13)))
+    export = csv_rows(marketer.get(f"{base}/recipients.csv?engaged=clicked"))
+    assert {row[0] for row in export[1:]} == who("c1", "c5")
+
+
 def test_replies_lead_to_the_inbox_for_those_who_may_open_it(
     client: Any, make_user: UserFactory, bahar: Built
 ) -> None:
