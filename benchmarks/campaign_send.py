@@ -45,7 +45,7 @@ from rq import Worker
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from flask import Flask
 
-from benchmarks.fanout import TEMPLATE, _load
+from benchmarks.fanout import _load, campaign_input
 from benchmarks.mt_throughput import _backend_pids, _free_port, _proc_cpu
 from benchmarks.scratch import scratch_database
 from interactive import migrate
@@ -62,7 +62,6 @@ from interactive.outbound.models import (
     PartState,
     Recipient,
     RecipientStatus,
-    Traffic,
 )
 from interactive.shortlinks.models import Link
 from interactive.smpp.gateway import key_for_status
@@ -314,22 +313,7 @@ def _postgres_server_cpu() -> float:
 def _draft(app: Flask) -> int:
     """The campaign of fanout.py, saved as a draft (not timed)."""
     with app.app_context(), db.transaction() as session:
-        campaign = campaigns.save(
-            session,
-            campaigns.CampaignInput(
-                name="Kış indirimi",
-                traffic=Traffic.COMMERCIAL,
-                sender="ACME",
-                connection=CONNECTION,
-                brand_id=1,
-                audience={"lists": [1]},
-                variants=[
-                    campaigns.VariantInput("A", 50, TEMPLATE),
-                    campaigns.VariantInput("B", 50, TEMPLATE + " Son gün!"),
-                ],
-            ),
-            user_id=None,
-        )
+        campaign = campaigns.save(session, campaign_input(CONNECTION), user_id=None)
         return campaign.id
 
 

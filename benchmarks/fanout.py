@@ -42,6 +42,23 @@ NOON = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # inside quiet hours' allowed t
 TEMPLATE = "Merhaba {{ first_name | default('dostum') }}! Kış indirimi: https://shop.example/kis"
 
 
+def campaign_input(connection: str) -> campaigns.CampaignInput:
+    """The benchmark's campaign: commercial, two variants, one tracked link each, to the
+    list the loader fills."""
+    return campaigns.CampaignInput(
+        name="Kış indirimi",
+        traffic=Traffic.COMMERCIAL,
+        sender="ACME",
+        connection=connection,
+        brand_id=1,
+        audience={"lists": [1]},
+        variants=[
+            campaigns.VariantInput("A", 50, TEMPLATE),
+            campaigns.VariantInput("B", 50, TEMPLATE + " Son gün!"),
+        ],
+    )
+
+
 def _app(url: str, redis_url: str, folder: Path, prefix: str) -> Flask:
     return create_app(
         {
@@ -122,22 +139,7 @@ def main() -> None:
         _load(app, args.contacts)
         print(f"setup: {args.contacts} contacts in {time.monotonic() - started:.1f} s")
         with app.app_context(), db.transaction() as session:
-            campaign = campaigns.save(
-                session,
-                campaigns.CampaignInput(
-                    name="Kış indirimi",
-                    traffic=Traffic.COMMERCIAL,
-                    sender="ACME",
-                    connection="simulator",
-                    brand_id=1,
-                    audience={"lists": [1]},
-                    variants=[
-                        campaigns.VariantInput("A", 50, TEMPLATE),
-                        campaigns.VariantInput("B", 50, TEMPLATE + " Son gün!"),
-                    ],
-                ),
-                user_id=None,
-            )
+            campaign = campaigns.save(session, campaign_input("simulator"), user_id=None)
             connections = {c.name: c for c in app.config["SMPP_CONNECTION_LIST"]}
             campaigns.schedule(session, campaign, connections, NOON)
         started = time.monotonic()

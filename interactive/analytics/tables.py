@@ -27,6 +27,29 @@ class KeyFigure:
     url: str | None = None
 
 
+def _metric_columns(*keys: str) -> list[Column]:
+    """Columns for ``Totals`` figures, named and typed the same in every table."""
+    catalogue = {
+        "targeted": (_("Targeted"), "count"),
+        "sent": (_("Sent"), "count"),
+        "delivered": (_("Delivered"), "count"),
+        "delivery_rate": (_("Delivery rate"), "rate"),
+        "clicks_human": (_("Human clicks"), "count"),
+        "clickers": (_("Unique human clickers"), "count"),
+        "ctr": (_("CTR"), "rate"),
+        "converters": (_("People who converted"), "count"),
+        "converter_rate": (_("Converted (people, of delivered)"), "rate"),
+        "conversions": (_("Conversions"), "count"),
+        "conversion_rate_delivered": (_("Conversion rate (of delivered)"), "rate"),
+        "revenue": (_("Revenue"), "money"),
+        "cost": (_("Cost"), "money"),
+        "roi": (_("ROI"), "rate"),
+        "opt_outs": (_("Opt-outs"), "count"),
+        "opt_out_rate": (_("Opt-out rate"), "rate"),
+    }
+    return [Column(key, *catalogue[key]) for key in keys]
+
+
 def key_figures(t: Totals, urls: Urls | None = None) -> list[list[KeyFigure]]:
     """The numbers at the top of a dashboard, as cards: the first figure of a card is its
     headline, the others its rates."""
@@ -73,17 +96,19 @@ def daily_table(rows: Sequence[tuple[date | datetime, Totals]]) -> Table:
         _("By day"),
         [
             Column("day", _("Day"), "day"),
-            Column("sent", _("Sent")),
-            Column("delivered", _("Delivered")),
-            Column("delivery_rate", _("Delivery rate"), "rate"),
-            Column("clicks_human", _("Human clicks")),
-            Column("clickers", _("Unique human clickers")),
-            Column("ctr", _("CTR"), "rate"),
-            Column("conversions", _("Conversions")),
-            Column("revenue", _("Revenue"), "money"),
-            Column("cost", _("Cost"), "money"),
-            Column("opt_outs", _("Opt-outs")),
-            Column("opt_out_rate", _("Opt-out rate"), "rate"),
+            *_metric_columns(
+                "sent",
+                "delivered",
+                "delivery_rate",
+                "clicks_human",
+                "clickers",
+                "ctr",
+                "conversions",
+                "revenue",
+                "cost",
+                "opt_outs",
+                "opt_out_rate",
+            ),
         ],
     )
     for day, t in rows:
@@ -101,17 +126,19 @@ def campaigns_table(
         _("Campaigns"),
         [
             Column("name", _("Campaign"), "text"),
-            Column("sent", _("Sent")),
-            Column("delivered", _("Delivered")),
-            Column("delivery_rate", _("Delivery rate"), "rate"),
-            Column("clickers", _("Unique human clickers")),
-            Column("ctr", _("CTR"), "rate"),
-            Column("conversions", _("Conversions")),
-            Column("conversion_rate_delivered", _("Conversion rate (of delivered)"), "rate"),
-            Column("revenue", _("Revenue"), "money"),
-            Column("cost", _("Cost"), "money"),
-            Column("roi", _("ROI"), "rate"),
-            Column("opt_outs", _("Opt-outs")),
+            *_metric_columns(
+                "sent",
+                "delivered",
+                "delivery_rate",
+                "clickers",
+                "ctr",
+                "conversions",
+                "conversion_rate_delivered",
+                "revenue",
+                "cost",
+                "roi",
+                "opt_outs",
+            ),
         ],
     )
     for row in rows:
@@ -217,17 +244,19 @@ def variants_table(
         _("Variants"),
         [
             Column("variant", _("Variant"), "text"),
-            Column("targeted", _("Targeted")),
-            Column("sent", _("Sent")),
-            Column("delivered", _("Delivered")),
-            Column("delivery_rate", _("Delivery rate"), "rate"),
-            Column("clickers", _("Unique human clickers")),
-            Column("ctr", _("CTR"), "rate"),
-            Column("converters", _("People who converted")),
-            Column("converter_rate", _("Converted (people, of delivered)"), "rate"),
-            Column("conversions", _("Conversions")),
-            Column("conversion_rate_delivered", _("Conversion rate (of delivered)"), "rate"),
-            Column("revenue", _("Revenue"), "money"),
+            *_metric_columns(
+                "targeted",
+                "sent",
+                "delivered",
+                "delivery_rate",
+                "clickers",
+                "ctr",
+                "converters",
+                "converter_rate",
+                "conversions",
+                "conversion_rate_delivered",
+                "revenue",
+            ),
         ],
     )
     rows = [(key, label, by_key.get(key, Totals())) for key, label in variants]

@@ -6,6 +6,7 @@ that are reported instead of failing."""
 from __future__ import annotations
 
 import csv
+import functools
 import html
 import io
 import json
@@ -236,6 +237,17 @@ def test_the_campaign_dashboard(marketer: Any, bahar: Built) -> None:
     assert f'href="/analytics/campaigns/{campaign_id}"' in show
 
 
+def _listed_phones(client: Any, url: str) -> set[str]:
+    """The numbers in a campaign page's recipients list."""
+    listed = client.get(url).get_data(as_text=True)
+    body = listed.split('id="recipients-table"', 1)[1]
+    return set(re.findall(r"<code>(\+\d+)</code>", body))
+
+
+def _phones_of(bahar: Built, *names: str) -> set[str]:
+    return {bahar.contacts[n].phone for n in names}
+
+
 def test_variant_and_failure_numbers_list_their_recipients(marketer: Any, bahar: Built) -> None:
     campaign_id = bahar.campaign.id
     page = marketer.get(f"/analytics/campaigns/{campaign_id}").get_data(as_text=True)
@@ -246,13 +258,8 @@ def test_variant_and_failure_numbers_list_their_recipients(marketer: Any, bahar:
     assert f'href="{base}?variant=0#recipients">4</a>' in page
     assert f'href="{base}?error=11#recipients">1</a>' in page
 
-    def phones(url: str) -> set[str]:
-        listed = marketer.get(url).get_data(as_text=True)
-        body = listed.split('id="recipients-table"', 1)[1]
-        return set(re.findall(r"<code>(\+\d+)</code>", body))
-
-    def who(*names: str) -> set[str]:
-        return {bahar.contacts[n].phone for n in names}
+    phones = functools.partial(_listed_phones, marketer)
+    who = functools.partial(_phones_of, bahar)
 
     assert phones(f"{base}?variant={a}") == who("c1", "c2", "c3", "c4", "c10")
     assert phones(f"{base}?variant=0") == who("c8", "c9", "c11", "c12")
@@ -273,13 +280,8 @@ def test_clickers_and_converters_list_their_recipients(marketer: Any, bahar: Bui
     assert f'href="{base}?engaged=clicked#recipients">' in page
     assert f'href="{base}?engaged=converted#recipients">' in page
 
-    def phones(url: str) -> set[str]:
-        listed = marketer.get(url).get_data(as_text=True)
-        body = listed.split('id="recipients-table"', 1)[1]
-        return set(re.findall(r"<code>(\+\d+)</code>", body))
-
-    def who(*names: str) -> set[str]:
-        return {bahar.contacts[n].phone for n in names}
+    phones = functools.partial(_listed_phones, marketer)
+    who = functools.partial(_phones_of, bahar)
 
     # Human clicks only (c2's was a scanner's); the goal event only (c1's signup does not
     # count), and the hold-out member who bought within the window (c11, not c12).
