@@ -15,7 +15,8 @@ With ``--generate SCALE`` the data set of ``analytics_data.py`` is made first (a
 3. **Agreement**: a rebuild after the incremental run leaves every rollup row as it was.
 4. **Dashboards**: each page requested ``--requests`` times warm by a logged-in
    marketer through the app (the Flask test client: the request's work without a
-   network hop), p50 and p95 per page.
+   network hop), p50 and p95 per page; then the first page of the lists behind the
+   numbers (``--pages-only`` does this step alone).
 """
 
 from __future__ import annotations
@@ -177,6 +178,17 @@ def _pages(app: Any, requests: int) -> dict[str, list[float]]:
         "overview (30 days)": [f"/analytics/?start={since}"] * requests,
         "campaign": [f"/analytics/campaigns/{cid}" for cid in sample],
         "links": ["/analytics/links"] * requests,
+        # The lists behind the numbers: the first page of each (newest first).
+        "rows: human clicks": ["/analytics/rows/clicks?show=human"] * requests,
+        "rows: campaign clicks": [
+            f"/analytics/rows/clicks?show=human&campaign={cid}" for cid in sample
+        ],
+        "rows: delivered (30 d)": [f"/analytics/rows/messages?show=delivered&start={since}"]
+        * requests,
+        "rows: campaign convs": [
+            f"/analytics/rows/conversions?show=counted&campaign={cid}" for cid in sample
+        ],
+        "rows: opt-outs": ["/analytics/rows/replies?show=opt_out"] * requests,
     }
     client = _login(app)
     timings: dict[str, list[float]] = {}
@@ -204,6 +216,9 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/10")
     parser.add_argument("--generate", type=float, default=None, metavar="SCALE")
     parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument(
+        "--pages-only", action="store_true", help="time the pages only (no rebuild or refresh)"
+    )
     args = parser.parse_args()
     if args.generate is not None:
         counts = generate(args.database, args.generate)
@@ -221,6 +236,10 @@ def main() -> None:
     with app.app_context():
         session = db.session()
         client = get_redis()
+        if args.pages_only:
+            session.close()
+            _print_pages(_pages(app, args.requests))
+            return
         client.delete(key(*rollups.DIRTY_CAMPAIGNS), key(*rollups.DIRTY_LINKS))
         sizes = {
             table: session.scalar(sa.text(f"SELECT count(*) FROM {table}"))
@@ -260,11 +279,14 @@ def main() -> None:
         )
         session.close()
 
-    timings = _pages(app, args.requests)
-    print(f"{'page':<22} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    _print_pages(_pages(app, args.requests))
+
+
+def _print_pages(timings: dict[str, list[float]]) -> None:
+    print(f"{'page':<24} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     for name, took in timings.items():
         print(
-            f"{name:<22} {len(took):>4} {statistics.median(took):>8.1f} "
+            f"{name:<24} {len(took):>4} {statistics.median(took):>8.1f} "
             f"{_p(took, 0.95):>8.1f} {max(took):>8.1f}"
         )
 

@@ -132,6 +132,7 @@ def _configure_requests(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from interactive.analytics.dashboards import bp as dashboards_bp
+    from interactive.analytics.rows_views import bp as analytics_rows_bp
     from interactive.analytics.views import bp as analytics_bp
     from interactive.api.views import bp as api_bp
     from interactive.bookings.views import bp as bookings_bp
@@ -161,6 +162,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(surveys_bp, url_prefix="/surveys")
     app.register_blueprint(bookings_bp, url_prefix="/bookings")
     app.register_blueprint(dashboards_bp, url_prefix="/analytics")
+    app.register_blueprint(analytics_rows_bp, url_prefix="/analytics/rows")
     # The conversion pixel and script (/p.gif, /ic.js), at the root like the redirect.
     app.register_blueprint(analytics_bp)
     # Last, at the root: ``/<code>`` only matches what a code looks like, and the app's

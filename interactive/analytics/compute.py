@@ -74,13 +74,13 @@ def hour_bucket(column: Any, dialect: str) -> sa.ColumnElement[datetime]:
     return sa.type_coerce(sa.func.strftime("%Y-%m-%d %H:00:00", column), UTCDateTime)
 
 
-def _seconds_between(start: Any, end: Any, dialect: str) -> sa.ColumnElement[Any]:
+def seconds_between(start: Any, end: Any, dialect: str) -> sa.ColumnElement[Any]:
     if dialect == "postgresql":
         return sa.extract("epoch", end - start)
     return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0
 
 
-def _latency_bucket(seconds: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+def latency_bucket(seconds: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
     whens = [(seconds <= bound, str(bound)) for bound in LATENCY_BUCKETS]
     return sa.case(*whens, else_="inf")
 
@@ -147,8 +147,17 @@ def conversion_filter(campaign: Campaign) -> sa.ColumnElement[bool]:
 
 
 def compute_campaign(session: Session, campaign: Campaign) -> CampaignRows:
-    """A campaign's rollup rows from its raw events (reads only)."""
+    """A campaign's rollup rows from its raw events (reads only).
+
+    On PostgreSQL the campaign's events are read by bitmap scans, in the order they lie
+    in the table, not by plain index scans: the indexes that lead with the campaign go on
+    with columns that order its rows another way (a click's kind and time, for the lists
+    of clicks), and following one of them to the table reads the rows in random order,
+    two to three times slower over millions of clicks. ``SET LOCAL`` ends with the
+    transaction; it is turned back on at the end for whatever else the transaction does."""
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(sa.text("SET LOCAL enable_indexscan = off"))
     rows = CampaignRows()
     add_recipients(session, campaign.id, rows, dialect)
     add_messages(session, campaign.id, rows, dialect)
@@ -158,6 +167,8 @@ def compute_campaign(session: Session, campaign: Campaign) -> CampaignRows:
     counted = conversion_filter(campaign)
     _add_conversions(session, campaign.id, counted, rows, dialect)
     rows.lift = _lift(session, campaign, counted, dialect)
+    if dialect == "postgresql":
+        session.execute(sa.text("SET LOCAL enable_indexscan = on"))
     return rows
 
 
@@ -207,7 +218,7 @@ def _add_message_breakdowns(session: Session, cid: int, rows: CampaignRows, dial
         .group_by(vk, code)
     ):
         rows.add("failure", v, error, count)
-    bucket = _latency_bucket(_seconds_between(Message.submitted_at, Message.final_at, dialect))
+    bucket = latency_bucket(seconds_between(Message.submitted_at, Message.final_at, dialect))
     for v, name, count in session.execute(
         sa.select(vk, bucket, sa.func.count())
         .where(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,6 +37,7 @@ from flask_login import current_user
 from interactive.analytics import compute, figures, metrics, report, rollups, stats, tables
 from interactive.analytics.filters import Chosen, choices, read_filters
 from interactive.analytics.report import Table
+from interactive.analytics.rows_views import RowLinks, hour_arg
 from interactive.db import db
 from interactive.outbound import labels
 from interactive.outbound.models import Campaign, CampaignState, Goal, RecipientStatus
@@ -108,9 +109,11 @@ def _sending(chosen: Chosen | None = None, campaign_id: int | None = None) -> bo
     return db.session().scalar(query) is not None
 
 
-def _campaign_urls(campaign_id: int) -> dict[str, str | None]:
-    """Where the rows behind a campaign's numbers are listed, for this viewer."""
-    urls: dict[str, str | None] = {}
+def _campaign_urls(campaign_id: int, listed: RowLinks) -> dict[str, str | None]:
+    """Where the rows behind a campaign's numbers are listed, for this viewer: its
+    recipients for the figures that count people (targeted, held out, not sent, clickers,
+    converters), the analytics lists for the messages, clicks, conversions and replies."""
+    urls = listed.urls({"campaign": campaign_id})
     if current_user.can(Permission.CAMPAIGNS):
 
         def recipients(**args: Any) -> str:
@@ -118,19 +121,12 @@ def _campaign_urls(campaign_id: int) -> dict[str, str | None]:
 
         urls.update(
             targeted=recipients(),
-            sent=recipients(status=RecipientStatus.QUEUED.value),
-            delivered=recipients(status=RecipientStatus.QUEUED.value),
-            failed=recipients(error="any"),
+            eligible=recipients(status=RecipientStatus.QUEUED.value),
             held_out=recipients(status=RecipientStatus.HELD_OUT.value),
             not_sent=recipients(status=RecipientStatus.SKIPPED.value),
             clickers=recipients(engaged="clicked"),
             converters=recipients(engaged="converted"),
-            conversions=recipients(engaged="converted"),
-            revenue=recipients(engaged="converted"),
         )
-    if current_user.can(Permission.INBOX):
-        inbox = url_for("inbox.index", campaign=campaign_id, state="all")
-        urls.update(replies=inbox, opt_outs=inbox)
     return urls
 
 
@@ -227,8 +223,17 @@ def overview() -> ResponseReturnValue:
     days = metrics.series(session, chosen.filters, prices, zone)
     campaigns = metrics.by_campaign(session, chosen.filters, prices)
     total = metrics.summed(c.totals for c in campaigns)
-    urls = _campaign_urls(chosen.filters.campaign_id) if chosen.filters.campaign_id else {}
-    cards = tables.key_figures(total, urls)
+    listed = RowLinks()
+    args = chosen.args
+
+    def day_urls(day: date | datetime) -> tables.Urls:
+        on = (day.date() if isinstance(day, datetime) else day).isoformat()
+        return listed.urls({**args, "start": on, "end": on})
+
+    def campaign_urls(campaign_id: int) -> tables.Urls:
+        return listed.urls({**args, "campaign": campaign_id})
+
+    cards = tables.key_figures(total, listed.urls(args))
     page = Page(
         cards=cards,
         figures={
@@ -241,10 +246,10 @@ def overview() -> ResponseReturnValue:
             t.name: t
             for t in (
                 tables.summary_table(cards),
-                tables.daily_table(days),
-                tables.top_table(campaigns, "conversion_rate", _dashboard_url),
-                tables.top_table(campaigns, "revenue", _dashboard_url),
-                tables.campaigns_table(campaigns, _dashboard_url, _campaign_page_url),
+                tables.daily_table(days, day_urls),
+                tables.top_table(campaigns, "conversion_rate", _dashboard_url, campaign_urls),
+                tables.top_table(campaigns, "revenue", _dashboard_url, campaign_urls),
+                tables.campaigns_table(campaigns, _dashboard_url, campaign_urls),
             )
         },
         live=_sending(chosen),
@@ -262,15 +267,25 @@ def campaign(campaign_id: int) -> ResponseReturnValue:
     prices = _prices()
     total = metrics.totals(session, metrics.Filters(campaign_id=found.id), prices)
     by_variant = metrics.by_variant(session, metrics.Filters(campaign_id=found.id), prices)
-    since = metrics.hours_since_send(session, found.id, prices)
+    started, since = metrics.hours_since_send(session, found.id, prices)
     latency = metrics.breakdown(session, found.id, "latency")
     reasons = metrics.breakdown(session, found.id, "reason")
     failures = metrics.breakdown(session, found.id, "failure")
     lift = metrics.lift(session, found.id)
     goal_metric = "ctr" if found.goal == Goal.CLICKS else "conversion"
     comparisons = metrics.compare_variants(found.variants, by_variant, goal_metric)
-    urls = _campaign_urls(found.id)
+    listed = RowLinks()
+    urls = _campaign_urls(found.id, listed)
     can_list = current_user.can(Permission.CAMPAIGNS)
+
+    def hour_urls(offset: int) -> tables.Urls:
+        if started is None:
+            return {}
+        hour = hour_arg(started + timedelta(hours=offset))
+        return listed.urls({"campaign": found.id, "hour": hour})
+
+    def latency_url(key: str) -> str | None:
+        return listed.url("messages", "delivered", {"campaign": found.id, "latency": key})
 
     def recipients_url(**args: Any) -> str | None:
         if not can_list:
@@ -297,9 +312,9 @@ def campaign(campaign_id: int) -> ResponseReturnValue:
                 ),
                 tables.significance_table(comparisons),
                 tables.lift_table(lift, urls),
-                tables.hours_table(since),
-                tables.latency_table(latency, bounds),
-                tables.clicks_table(total),
+                tables.hours_table(since, hour_urls),
+                tables.latency_table(latency, bounds, latency_url),
+                tables.clicks_table(total, urls),
                 tables.reasons_table(
                     reasons,
                     lambda key: labels.label(labels.REASONS, key),
@@ -334,25 +349,39 @@ def links() -> ResponseReturnValue:
     zone = _zone()
     chosen = read_filters(zone)
     days = metrics.link_series(session, chosen.filters, zone)
-    url = url_for("shortlinks.index") if current_user.can(Permission.LINKS) else None
+    listed = RowLinks()
+    args = {**chosen.args, "standalone": "1"}
+    urls = listed.urls(args)
+
+    def day_urls(day: date) -> tables.Urls:
+        return listed.urls({**args, "start": day.isoformat(), "end": day.isoformat()})
+
     total = metrics.Totals()
     for _when, counts in days:
         for kind in figures.CLICK_KINDS:
             setattr(total, kind, getattr(total, kind) + counts.get(kind, 0))
     cards = [
         [
-            tables.KeyFigure("clicks_raw", _("All clicks"), total.clicks_raw, "count", url),
-            tables.KeyFigure("bot_share", _("Bot share"), total.bot_share, "rate"),
+            tables.KeyFigure(
+                "clicks_raw", _("All clicks"), total.clicks_raw, "count", urls.get("clicks_raw")
+            ),
+            tables.KeyFigure(
+                "bot_share", _("Bot share"), total.bot_share, "rate", urls.get("bot_share")
+            ),
         ],
         *(
-            [tables.KeyFigure(kind, figures.kind_label(kind), getattr(total, kind), "count", url)]
+            [
+                tables.KeyFigure(
+                    kind, figures.kind_label(kind), getattr(total, kind), "count", urls.get(kind)
+                )
+            ]
             for kind in figures.CLICK_KINDS
         ),
     ]
     page = Page(
         cards=cards,
         figures={"clicks": figures.link_clicks_figure(days) if days else None},
-        tables={"clicks": tables.link_clicks_table(days, url)},
+        tables={"clicks": tables.link_clicks_table(days, day_urls)},
         live=_sending(chosen),
     )
     return _respond(

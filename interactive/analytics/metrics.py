@@ -298,13 +298,13 @@ def series(
 
 def hours_since_send(
     session: Session, campaign_id: int, prices: Prices
-) -> list[tuple[int, Totals]]:
-    """The campaign's figures per hour since its first hour with a message sent (hour
-    0), for clicks and conversions after the send."""
+) -> tuple[datetime | None, list[tuple[int, Totals]]]:
+    """The campaign's first hour with a message sent (UTC), and its figures per hour since
+    then (that hour is 0), for clicks and conversions after the send."""
     rows = series(session, Filters(campaign_id=campaign_id), prices, "UTC", grain="hour")
     started = next((period for period, t in rows if t.sent), None)
     if started is None:
-        return []
+        return None, []
     assert isinstance(started, datetime)
     result = []
     for period, t in rows:
@@ -312,7 +312,7 @@ def hours_since_send(
         offset = int((period - started).total_seconds() // 3600)
         if offset >= 0:
             result.append((offset, t))
-    return result
+    return started, result
 
 
 def breakdown(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -22,7 +22,7 @@ from typing import IO, Any
 from babel import Locale
 from babel.numbers import NumberPattern, get_group_symbol, parse_pattern
 from babel.numbers import format_decimal as babel_format_decimal
-from flask_babel import format_date, format_decimal, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
 
@@ -32,9 +32,10 @@ from interactive.web.csv_safe import neutralise
 Cell = str | int | float | Decimal | date | None
 
 #: How a column's cells read: ``text``, ``count``, ``rate`` (a fraction shown in percent),
-#: ``money``, ``day``, ``pvalue``, or ``auto`` (by the cell's type: an int is a count, a
-#: Decimal money, a float a rate).
-KINDS = ("text", "count", "rate", "money", "day", "pvalue", "auto")
+#: ``money``, ``day``, ``time`` (a moment, shown in the viewer's time zone), ``number`` (a
+#: plain decimal), ``pvalue``, or ``auto`` (by the cell's type: an int is a count, a Decimal
+#: money, a float a rate).
+KINDS = ("text", "count", "rate", "money", "day", "time", "number", "pvalue", "auto")
 
 
 @dataclass
@@ -142,6 +143,8 @@ def text(cell: Cell, kind: str, currency: str) -> str:
         return money(Decimal(cell), currency)
     if kind == "pvalue" and isinstance(cell, int | float):
         return pvalue(float(cell))
+    if kind == "time" and isinstance(cell, datetime):
+        return str(format_datetime(cell, "short"))
     if isinstance(cell, date):
         return str(format_date(cell, "medium"))
     if isinstance(cell, int):
@@ -163,7 +166,7 @@ def body_html(table: Table, currency: str) -> Markup:
     escapes every value)."""
     if not table.rows:
         return _EMPTY.format(len(table.columns), _("Nothing to show for these filters yet."))
-    cells = [_CELL[c.kind == "text"] for c in table.columns]
+    cells = [_CELL[c.kind in ("text", "time")] for c in table.columns]
     out: list[Markup] = []
     for index, row in enumerate(table.rows):
         shown: list[Markup] = []
@@ -204,39 +207,68 @@ def _csv_cell(cell: Cell) -> str:
 
 def as_csv(table: Table) -> str:
     """The table as CSV with a BOM (Excel opens UTF-8 only with one), text neutralised."""
+    return "".join(csv_stream(table.columns, [table.rows]))
+
+
+def csv_stream(
+    columns: Sequence[Column], batches: Iterable[Sequence[Sequence[Cell]]]
+) -> Iterator[str]:
+    """CSV text a batch of rows at a time, for a streamed download: a BOM and the header
+    first, text neutralised."""
     buffer = io.StringIO()
     buffer.write("\ufeff")
     writer = csv.writer(buffer)
-    writer.writerow([neutralise(c.label) for c in table.columns])
-    for row in table.rows:
-        writer.writerow([_csv_cell(c) for c in row])
-    return buffer.getvalue()
+    writer.writerow([neutralise(c.label) for c in columns])
+    for rows in batches:
+        for row in rows:
+            writer.writerow([_csv_cell(c) for c in row])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
 
 
 def as_xlsx(table: Table) -> IO[bytes]:
     """The table as an XLSX workbook in a temporary file, positioned at its start."""
+    return xlsx_of(table.title, table.columns, [table.rows])
+
+
+def xlsx_of(
+    title: str, columns: Sequence[Column], batches: Iterable[Sequence[Sequence[Cell]]]
+) -> IO[bytes]:
+    """Rows (a batch at a time) as an XLSX workbook in a temporary file, positioned at its
+    start; written in constant memory."""
     with xlsx.workbook() as (workbook, out):
-        _fill(workbook, table)
+        _fill(workbook, title, columns, batches)
     return out
 
 
-def _fill(workbook: Any, table: Table) -> None:
-    worksheet = workbook.add_worksheet(xlsx.sheet_name(table.title))
+def _fill(
+    workbook: Any,
+    title: str,
+    columns: Sequence[Column],
+    batches: Iterable[Sequence[Sequence[Cell]]],
+) -> None:
+    worksheet = workbook.add_worksheet(xlsx.sheet_name(title))
     formats = {
         "header": workbook.add_format({"bold": True}),
         "rate": workbook.add_format({"num_format": "0.0%"}),
         "money": workbook.add_format({"num_format": "#,##0.00"}),
         "day": workbook.add_format({"num_format": "yyyy-mm-dd"}),
+        "time": workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"}),
         "pvalue": workbook.add_format({"num_format": "0.0000"}),
     }
-    for x, column in enumerate(table.columns):
+    for x, column in enumerate(columns):
         worksheet.write_string(0, x, column.label, formats["header"])
-    for y, row in enumerate(table.rows, start=1):
-        for x, cell in enumerate(row):
-            kind = table.columns[x].kind if x < len(table.columns) else "text"
-            if kind == "auto":
-                kind = _auto_kind(cell)
-            _write(worksheet, y, x, cell, formats.get(kind), formats["day"])
+    y = 0
+    for rows in batches:
+        for row in rows:
+            y += 1
+            for x, cell in enumerate(row):
+                kind = columns[x].kind if x < len(columns) else "text"
+                if kind == "auto":
+                    kind = _auto_kind(cell)
+                _write(worksheet, y, x, cell, formats.get(kind), formats["day"])
     worksheet.freeze_panes(1, 0)
 
 
@@ -244,7 +276,7 @@ def _write(sheet: Any, y: int, x: int, cell: Cell, style: Any, day: Any) -> None
     if cell is None:
         return
     if isinstance(cell, datetime):
-        sheet.write_datetime(y, x, cell.replace(tzinfo=None), day)
+        sheet.write_datetime(y, x, cell.replace(tzinfo=None), style or day)
     elif isinstance(cell, date):
         sheet.write_datetime(y, x, cell, day)
     elif isinstance(cell, bool | str):

@@ -50,6 +50,11 @@ def _metric_columns(*keys: str) -> list[Column]:
     return [Column(key, *catalogue[key]) for key in keys]
 
 
+def _links(columns: Sequence[Column], urls: Urls) -> dict[str, str | None]:
+    """The lists behind a row's cells: each column's figure, where one is listed."""
+    return {c.key: urls.get(c.key) for c in columns}
+
+
 def key_figures(t: Totals, urls: Urls | None = None) -> list[list[KeyFigure]]:
     """The numbers at the top of a dashboard, as cards: the first figure of a card is its
     headline, the others its rates."""
@@ -90,7 +95,11 @@ def summary_table(cards: Sequence[Sequence[KeyFigure]]) -> Table:
     return table
 
 
-def daily_table(rows: Sequence[tuple[date | datetime, Totals]]) -> Table:
+def daily_table(
+    rows: Sequence[tuple[date | datetime, Totals]],
+    urls: Callable[[date | datetime], Urls] = lambda day: {},
+) -> Table:
+    """The figures per day; ``urls(day)`` lists the rows behind a day's figures."""
     table = Table(
         "daily",
         _("By day"),
@@ -112,15 +121,20 @@ def daily_table(rows: Sequence[tuple[date | datetime, Totals]]) -> Table:
         ],
     )
     for day, t in rows:
-        table.add([day, *(getattr(t, c.key) for c in table.columns[1:])])
+        table.add(
+            [day, *(getattr(t, c.key) for c in table.columns[1:])],
+            _links(table.columns[1:], urls(day)),
+        )
     return table
 
 
 def campaigns_table(
     rows: Sequence[CampaignTotals],
     dashboard_url: Callable[[int], str],
-    campaign_url: Callable[[int], str],
+    urls: Callable[[int], Urls] = lambda campaign_id: {},
 ) -> Table:
+    """The figures per campaign: its name leads to its dashboard, ``urls(id)`` lists the
+    rows behind its figures."""
     table = Table(
         "campaigns",
         _("Campaigns"),
@@ -143,16 +157,19 @@ def campaigns_table(
     )
     for row in rows:
         t = row.totals
-        page = campaign_url(row.campaign_id)
+        links = _links(table.columns[1:], urls(row.campaign_id))
         table.add(
             [row.name, *(getattr(t, c.key) for c in table.columns[1:])],
-            {"name": dashboard_url(row.campaign_id), "sent": page, "delivered": page},
+            {**links, "name": dashboard_url(row.campaign_id)},
         )
     return table
 
 
 def top_table(
-    rows: Sequence[CampaignTotals], metric: str, dashboard_url: Callable[[int], str]
+    rows: Sequence[CampaignTotals],
+    metric: str,
+    dashboard_url: Callable[[int], str],
+    urls: Callable[[int], Urls] = lambda campaign_id: {},
 ) -> Table:
     """The top campaigns by conversion rate (``metric="conversion_rate"``) or revenue."""
     revenue = metric == "revenue"
@@ -168,7 +185,8 @@ def top_table(
     )
     for row in figures.top_campaigns(rows, metric):
         value = row.totals.revenue if revenue else row.totals.conversion_rate_delivered
-        table.add([row.name, value], {"name": dashboard_url(row.campaign_id)})
+        listed = urls(row.campaign_id).get("revenue" if revenue else "conversions")
+        table.add([row.name, value], {"name": dashboard_url(row.campaign_id), "value": listed})
     return table
 
 
@@ -201,7 +219,11 @@ def funnel_table(t: Totals, urls: Urls) -> Table:
     return table
 
 
-def hours_table(rows: Sequence[tuple[int, Totals]]) -> Table:
+def hours_table(
+    rows: Sequence[tuple[int, Totals]], urls: Callable[[int], Urls] = lambda hour: {}
+) -> Table:
+    """The figures per hour since the send; ``urls(hour)`` lists the rows behind an
+    hour's."""
     table = Table(
         "hours",
         _("By hour since the send"),
@@ -216,18 +238,25 @@ def hours_table(rows: Sequence[tuple[int, Totals]]) -> Table:
         ],
     )
     for hour, t in rows:
-        table.add([hour, *(getattr(t, c.key) for c in table.columns[1:])])
+        table.add(
+            [hour, *(getattr(t, c.key) for c in table.columns[1:])],
+            _links(table.columns[1:], urls(hour)),
+        )
     return table
 
 
-def latency_table(counts: Mapping[str, int], bounds: Sequence[int]) -> Table:
+def latency_table(
+    counts: Mapping[str, int],
+    bounds: Sequence[int],
+    url: Callable[[str], str | None] = lambda key: None,
+) -> Table:
     table = Table(
         "latency",
         _("Delivery latency"),
         [Column("within", _("Delivered within"), "text"), Column("messages", _("Messages"))],
     )
     for key, n in figures.latency_buckets(counts, bounds):
-        table.add([figures.latency_label(key, bounds), n])
+        table.add([figures.latency_label(key, bounds), n], {"messages": url(key)})
     return table
 
 
@@ -350,7 +379,7 @@ def lift_table(lift: stats.Lift | None, urls: Urls) -> Table:
     return table
 
 
-def clicks_table(t: Totals) -> Table:
+def clicks_table(t: Totals, urls: Urls | None = None) -> Table:
     table = Table(
         "clicks",
         _("Clicks by kind"),
@@ -363,7 +392,10 @@ def clicks_table(t: Totals) -> Table:
     raw = t.clicks_raw
     for kind in figures.CLICK_KINDS:
         n = getattr(t, kind)
-        table.add([figures.kind_label(kind), n, n / raw if raw else None])
+        table.add(
+            [figures.kind_label(kind), n, n / raw if raw else None],
+            {"clicks": (urls or {}).get(kind)},
+        )
     return table
 
 
@@ -418,7 +450,11 @@ def replies_table(t: Totals, urls: Urls) -> Table:
 # --- links -------------------------------------------------------------------------------------
 
 
-def link_clicks_table(rows: Sequence[tuple[date, Mapping[str, int]]], url: str | None) -> Table:
+def link_clicks_table(
+    rows: Sequence[tuple[date, Mapping[str, int]]],
+    urls: Callable[[date], Urls] = lambda day: {},
+) -> Table:
+    """Clicks per day by kind; ``urls(day)`` lists a day's hits of each kind."""
     table = Table(
         "clicks",
         _("Clicks by day"),
@@ -434,6 +470,6 @@ def link_clicks_table(rows: Sequence[tuple[date, Mapping[str, int]]], url: str |
         total = sum(values)
         table.add(
             [day, *values, total, values[0] / total if total else None],
-            {k: url for k in (*figures.CLICK_KINDS, "total")},
+            _links(table.columns[1:-1], urls(day)),
         )
     return table

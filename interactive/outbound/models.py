@@ -50,10 +50,14 @@ class PartState(enum.StrEnum):
 
 class Message(Base):
     __tablename__ = "messages"
-    __table_args__ = (sa.Index("ix_messages_destination_created_at", "destination", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_messages_destination_created_at", "destination", "created_at"),
+        # A campaign's messages, and listed newest (highest id) first.
+        sa.Index("ix_messages_campaign_id_id", "campaign_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    campaign_id: Mapped[int | None] = mapped_column(index=True)
+    campaign_id: Mapped[int | None]
     variant_id: Mapped[int | None]
     contact_id: Mapped[int | None] = mapped_column(index=True)
     # The sender of a commercial message (consent and frequency caps are per brand).

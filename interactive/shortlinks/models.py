@@ -63,9 +63,13 @@ class Link(Base):
 class Click(Base):
     __tablename__ = "clicks"
     __table_args__ = (
-        sa.Index("ix_clicks_campaign_id_kind", "campaign_id", "kind"),
+        # A campaign's clicks (its rollups), and of one kind listed newest first.
+        sa.Index(
+            "ix_clicks_campaign_id_kind_clicked_at", "campaign_id", "kind", "clicked_at", "id"
+        ),
         sa.Index("ix_clicks_link_id_clicked_at", "link_id", "clicked_at"),
-        sa.Index("ix_clicks_clicked_at", "clicked_at"),  # "clicked in the last N days"
+        # People who clicked in the last N days; every click of one kind, newest first.
+        sa.Index("ix_clicks_kind_clicked_at", "kind", "clicked_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -20,13 +20,17 @@ on route ``sim``, variants A and B, one run started at ``T0``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
+import redis
+from flask import Flask
 from sqlalchemy.orm import Session
 
+from interactive.analytics import rollups
 from interactive.analytics.models import Conversion, ConversionSource
 from interactive.contacts.models import Contact
 from interactive.keywords.models import Decision, InboundMessage
@@ -307,4 +311,25 @@ def build(
     conversion("h1", "c11", "purchase", "20.00", T0 + timedelta(days=1), False)
     conversion("h2", "c12", "purchase", "10.00", T0 + timedelta(days=10), False)
     session.flush()
+    return built
+
+
+def price_route(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The data set's route ``sim`` priced per part (cost = parts × PRICE)."""
+    route = replace(
+        app.config["SMPP_CONNECTION_LIST"][0], name="sim", price_per_part=PRICE, currency="TRY"
+    )
+    monkeypatch.setitem(app.config, "SMPP_CONNECTION_LIST", (route,))
+
+
+def seed(
+    session: Session,
+    client: redis.Redis,
+    name: str = "Bahar",
+    state: CampaignState = CampaignState.COMPLETED,
+) -> Built:
+    """The data set stored, committed and rolled up."""
+    built = build(session, name=name, state=state)
+    session.commit()
+    rollups.refresh(session, client, now=T0 + timedelta(hours=6))
     return built

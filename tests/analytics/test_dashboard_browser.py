@@ -15,8 +15,7 @@ from interactive.db import db
 from interactive.outbound.models import CampaignState
 from interactive.shortlinks.models import Click, ClickKind
 from interactive.web.models import Role
-from tests.analytics.dataset import T0, Built, build
-from tests.analytics.test_dashboards import price_route
+from tests.analytics.dataset import T0, Built, build, price_route
 from tests.conftest import UserFactory
 from tests.helpers import shot, sign_in
 
@@ -80,6 +79,15 @@ def test_the_campaign_dashboard_draws_its_figures(
     expect(page.locator("#filter-errors")).to_contain_text("“nonsense” is not a date")
     page.goto(f"{live_server}/analytics/")
     shot(page, "analytics-overview")
+
+    # A number leads to the rows behind it, and on to what a row names.
+    page.locator('[data-number="opt_outs"]').click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Opt-outs")
+    expect(page.locator("#table-rows tbody tr")).to_have_count(1)
+    expect(page.locator("#table-rows")).to_contain_text("RET")
+    shot(page, "analytics-rows")
+    page.get_by_role("link", name="Bahar").click()
+    expect(page).to_have_url(f"{live_server}/analytics/campaigns/{built.campaign.id}")
 
 
 def test_a_sending_campaigns_dashboard_follows_new_clicks(

@@ -12,8 +12,6 @@ import io
 import json
 import re
 import zipfile
-from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -22,53 +20,19 @@ from flask import Flask
 from python_calamine import CalamineWorkbook
 from sqlalchemy.orm import Session
 
-from interactive.analytics import rollups
 from interactive.db import db
 from interactive.outbound.models import CampaignState
 from interactive.web.models import Role
-from tests.analytics.dataset import PRICE, T0, Built, build
+from tests.analytics.dataset import Built, build, price_route, seed
 from tests.conftest import UserFactory
 from tests.helpers import login
 
 HOSTILE = '=HYPERLINK("http://x")'
 
 
-def price_route(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The data set's route ``sim`` priced per part (cost = parts × PRICE)."""
-    route = replace(
-        app.config["SMPP_CONNECTION_LIST"][0], name="sim", price_per_part=PRICE, currency="TRY"
-    )
-    monkeypatch.setitem(app.config, "SMPP_CONNECTION_LIST", (route,))
-
-
-def seed(
-    session: Session,
-    client: redis.Redis,
-    name: str = "Bahar",
-    state: CampaignState = CampaignState.COMPLETED,
-) -> Built:
-    """The data set stored, committed and rolled up."""
-    built = build(session, name=name, state=state)
-    session.commit()
-    rollups.refresh(session, client, now=T0 + timedelta(hours=6))
-    return built
-
-
 @pytest.fixture(autouse=True)
 def _priced(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     price_route(app, monkeypatch)
-
-
-@pytest.fixture
-def marketer(client: Any, make_user: UserFactory) -> Any:
-    user = make_user(Role.MARKETER)
-    login(client, user.email)
-    return client
-
-
-@pytest.fixture
-def bahar(ctx: Session, redis_client: redis.Redis) -> Built:
-    return seed(ctx, redis_client)
 
 
 def numbers(page: str) -> dict[str, str]:
@@ -144,10 +108,10 @@ def test_the_overview_shows_the_known_figures(marketer: Any, bahar: Built) -> No
             "1",
         ]
     ]
-    # The campaign's name leads to its dashboard, its numbers to its page.
+    # The campaign's name leads to its dashboard, its numbers to the rows behind them.
     campaign_id = bahar.campaign.id
     assert f'href="/analytics/campaigns/{campaign_id}">Bahar</a>' in page
-    assert f'href="/campaigns/{campaign_id}">7</a>' in page
+    assert f'href="/analytics/rows/messages?show=sent&amp;campaign={campaign_id}">7</a>' in page
     assert table_rows(page, "top_revenue") == [["Bahar", "TRY180.50"]]
     for chart in ("activity", "opt_outs", "top_conversion", "top_revenue"):
         assert f'<script type="application/json" data-figure="{chart}">' in page
@@ -293,13 +257,17 @@ def test_clickers_and_converters_list_their_recipients(marketer: Any, bahar: Bui
     assert {row[0] for row in export[1:]} == who("c1", "c5")
 
 
-def test_replies_lead_to_the_inbox_for_those_who_may_open_it(
+def test_replies_lead_to_their_list_and_on_to_the_inbox_for_those_who_may_open_it(
     client: Any, make_user: UserFactory, bahar: Built
 ) -> None:
     admin = make_user(Role.ADMIN)
     login(client, admin.email)
-    page = client.get(f"/analytics/campaigns/{bahar.campaign.id}").get_data(as_text=True)
-    assert f'href="/inbox/?campaign={bahar.campaign.id}&amp;state=all">3</a>' in page
+    campaign_id = bahar.campaign.id
+    page = client.get(f"/analytics/campaigns/{campaign_id}").get_data(as_text=True)
+    replies = f"/analytics/rows/replies?show=all&amp;campaign={campaign_id}"
+    assert f'href="{replies}">3</a>' in page
+    listed = client.get(html.unescape(replies)).get_data(as_text=True)
+    assert "tamam" in listed
 
 
 def test_the_links_dashboard(marketer: Any, bahar: Built) -> None:
@@ -310,7 +278,10 @@ def test_the_links_dashboard(marketer: Any, bahar: Built) -> None:
     assert figures["clicks_raw"] == "6" and figures["bot_share"] == "50.0%"
     assert figures["clicks_human"] == "3" and figures["clicks_head"] == "1"
     assert table_rows(page, "clicks") == [["Nov 2, 2026", "3", "1", "1", "1", "6", "50.0%"]]
-    assert 'href="/links/">3</a>' in page
+    assert (
+        '<a href="/analytics/rows/clicks?show=human&amp;standalone=1">'
+        '<span data-number="clicks_human">3</span>'
+    ) in page
     assert 'data-figure="clicks"' in page
 
 

@@ -149,8 +149,10 @@ def test_clicks_by_kind_for_a_campaign_and_per_day_for_links() -> None:
     assert _trace(figure, "People")["y"] == [3, 0]
     assert _trace(figure, "Link previews")["y"] == [1, 2]
     assert _trace(figure, "People")["x"] == ["2026-11-02", "2026-11-04"]
-    table = tables.link_clicks_table(days, None)
+    table = tables.link_clicks_table(days, lambda day: {"clicks_human": f"/h/{day}"})
     assert table.rows[0][-2:] == [6, 0.5] and table.rows[1][-2:] == [2, 0.0]
+    assert table.link(1, "clicks_human") == "/h/2026-11-04"
+    assert table.link(1, "clicks_preview") is None
 
 
 def test_the_funnel_table_gives_each_steps_rate() -> None:

@@ -105,7 +105,8 @@ def test_time_series_are_cut_in_the_viewers_time_zone(
     # …but in Honolulu (UTC−10) 09:00 UTC is still the day before.
     days = metrics.series(ctx, where, PRICES, "Pacific/Honolulu")
     assert [str(day) for day, _t in days] == ["2026-11-01", "2026-11-02"]
-    since_send = metrics.hours_since_send(ctx, built.campaign.id, PRICES)
+    started, since_send = metrics.hours_since_send(ctx, built.campaign.id, PRICES)
+    assert started == T0
     assert [(h, t.clicks_human) for h, t in since_send if t.clicks_human] == [
         (1, 1),
         (2, 1),
