@@ -9,7 +9,9 @@ with 1 % bad numbers. Without --database it runs on a temporary SQLite file; wit
 --database it creates (and drops) its own database on that server. The run is measured
 from the queued import to DONE (reading, validating, writing, consent events). Prints
 seconds, rows/s, the peak RSS of this process and of the largest child process (a large
-file is read and parsed in one), and the CPU seconds of both.
+file is read and parsed in one), and the CPU seconds of both; on a PostgreSQL server on
+this machine also those of its backends for the run's database and of its other
+processes (WAL writer, checkpointer…), sampled from /proc.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ import resource
 import secrets
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -78,10 +83,12 @@ def main() -> None:
         with app.app_context():
             import_id = _queue(path)
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            server = ServerCPU(sa.engine.make_url(url).database or "") if args.database else None
             cpu_before = os.times()
             started = time.perf_counter()
             status = importer.run_import(import_id, chunk_size=args.chunk)
             seconds = time.perf_counter() - started
+            server_cpu = server.stop() if server is not None else None
             cpu = os.times()
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -103,8 +110,67 @@ def main() -> None:
             f"{own_cpu:.1f} s, children {child_cpu:.1f} s; "
             f"load average {os.getloadavg()[0]:.1f}"
         )
+        if server_cpu is not None and server_cpu[0]:
+            print(
+                f"PostgreSQL CPU: backends of the run {server_cpu[0]:.1f} s, "
+                f"its WAL writer, checkpointer and background writer {server_cpu[1]:.1f} s"
+            )
     finally:
         drop()
+
+
+_WRITERS = ("walwriter ", "checkpointer ", "background writer ")
+
+
+class ServerCPU:
+    """CPU seconds of the local PostgreSQL server's processes from now until ``stop``: its
+    backends connected to ``database``, and its WAL writer, checkpointer and background
+    writer. Sampled every 0.2 s from /proc (a backend that exits between samples loses its
+    last 0.2 s)."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.start = self._sample()
+        self.latest = dict(self.start)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> tuple[float, float]:
+        self._done.set()
+        self._thread.join()
+        self.latest.update(self._sample())
+        backends = others = 0.0
+        for pid, (name, seconds) in self.latest.items():
+            used = seconds - self.start.get(pid, (name, 0.0))[1]
+            if f" {self.database} " in name:
+                backends += used
+            elif name.endswith(_WRITERS):
+                others += used
+        return backends, others
+
+    def _run(self) -> None:
+        while not self._done.wait(0.2):
+            self.latest.update(self._sample())
+
+    @staticmethod
+    def _sample() -> dict[int, tuple[str, float]]:
+        found = {}
+        ticks = os.sysconf("SC_CLK_TCK")
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
+                    name = handle.read().replace(b"\0", b" ").decode(errors="replace")
+                if not name.startswith("postgres: "):
+                    continue
+                with open(f"/proc/{entry.name}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the process ended meanwhile
+            found[int(entry.name)] = (name, (int(fields[11]) + int(fields[12])) / ticks)
+        return found
 
 
 def _arguments() -> argparse.Namespace:

@@ -16,9 +16,13 @@ chunk of rows (50,000 by default):
    contact whose time zone was set by a person keeps it.
 3. Consent statements become ledger events with the rules of ``consent.record`` (repeats
    are skipped; RET overrides ONAY) and the current states follow, set-based; the contacts
-   join the chosen list (idempotent).
-4. Counters and ``rows_done`` are committed with the chunk, so the progress page sees them,
-   and a cancel request is honoured before the next chunk (committed chunks stay).
+   join the chosen list (idempotent). For a large file on PostgreSQL two more connections
+   record a chunk's statements once its contacts are committed, while the next chunk's
+   contacts are written (``importer_sql``).
+4. Counters and ``rows_done`` are committed with the chunk, so the progress page sees them
+   (the consent events of a chunk recorded apart are counted with the next one), and a
+   cancel request is honoured before the next chunk: committed chunks stay, with their
+   consent statements.
 
 Duplicates inside the file: the last row for a number wins; the others count as
 duplicates. Re-importing a file therefore changes nothing: all its rows are unchanged and
@@ -192,10 +196,13 @@ def _run(session: Session, import_id: int, chunk_size: int) -> ImportStatus:
             .values(total_estimate=estimate)
         )
         session.commit()
+        # A child process pays off only for files of several chunks that it can stream.
+        in_process = not table.streams or (estimate or 0) <= 2 * chunk_size
         writer = importer_sql.Writer(
             session,
             list_id=options.get("list_id"),
             consent=_consent_options(record, options) if plan.consent is not None else None,
+            parallel=not in_process,
         )
         job = ParseJob(
             path=Path(record.path),
@@ -208,24 +215,31 @@ def _run(session: Session, import_id: int, chunk_size: int) -> ImportStatus:
             chunk_size=chunk_size,
             postgresql=writer.postgresql,
         )
-        # A child process pays off only for files of several chunks that it can stream.
-        in_process = not table.streams or (estimate or 0) <= 2 * chunk_size
         totals = Totals()
-        with closing(batches(job, table, in_process=in_process)) as parsed:
+        status = ImportStatus.DONE
+        with closing(writer), closing(batches(job, table, in_process=in_process)) as parsed:
             for batch in parsed:
                 _write_batch(session, writer, batch, totals)
-                session.execute(
-                    sa.update(ContactImport)
-                    .where(ContactImport.id == import_id)
-                    .values(**totals.as_values())
-                )
-                session.commit()
+                _save(session, import_id, totals)
+                totals.consent_events += writer.committed()
                 log.info("import chunk import=%s rows_done=%d", import_id, totals.rows_done)
                 if session.scalar(
                     sa.select(ContactImport.cancel_requested).where(ContactImport.id == import_id)
                 ):
-                    return ImportStatus.CANCELLED
-    return ImportStatus.DONE
+                    status = ImportStatus.CANCELLED
+                    break
+            # The statements of committed chunks are recorded, on a cancel too.
+            totals.consent_events += writer.finish()
+            _save(session, import_id, totals)
+    return status
+
+
+def _save(session: Session, import_id: int, totals: Totals) -> None:
+    """Commit the counters (with the chunk written since the last commit)."""
+    session.execute(
+        sa.update(ContactImport).where(ContactImport.id == import_id).values(**totals.as_values())
+    )
+    session.commit()
 
 
 def _write_batch(

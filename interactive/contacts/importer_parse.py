@@ -1,9 +1,12 @@
 """The row half of contact imports: a file's rows → validated, staged batches.
 
 ``RowParser`` turns rows into one ``Batch`` per chunk: the rejected rows (line, column,
-reason, value), the counts, and the accepted rows encoded for the writer — COPY text for
-PostgreSQL, tuples for SQLite (``importer_sql.STAGE_COLUMNS``), sorted by number, which
-makes the database's unique index on the number cheaper to maintain.
+reason, value), the counts, and the accepted rows encoded for the writer, sorted by number,
+which makes the database's unique index on the number cheaper to maintain: for PostgreSQL
+two COPY texts, the contacts (``importer_sql.CONTACT_COLUMNS``) and, apart, the consent
+statements (``importer_sql.CONSENT_COLUMNS``), which may be written by another connection;
+for SQLite tuples (``importer_sql.STAGE_COLUMNS``). A PostgreSQL line is built as the row
+is parsed, so a row is not turned into a tuple and walked a second time.
 
 ``importer_pipeline`` runs a parser over a whole file, in a child process for a large one.
 """
@@ -24,6 +27,10 @@ from interactive.contacts import phones, readers, registry
 from interactive.contacts.models import AttributeType, ConsentStatus
 
 ISTANBUL = ZoneInfo("Europe/Istanbul")
+# A chunk's consent statements are split in this many parts by the number's last digit, so
+# that as many connections can record them at once; a number is always in the same part,
+# so its statements in successive chunks are recorded in file order.
+CONSENT_PARTS = 2
 VALUE_LENGTH = 200
 # Distinct values remembered per column (dates, booleans, consent words repeat a lot).
 _CACHE_SIZE = 100_000
@@ -170,7 +177,10 @@ class Batch:
     duplicates: int = 0
     staged: int = 0  # accepted rows, one per number
     fresh: int = 0  # of them, numbers not written by an earlier chunk of this file
-    copy: bytes | None = None  # PostgreSQL: the COPY text of the staged rows
+    statements: int = 0  # of them, rows with a consent statement
+    copy: bytes | None = None  # PostgreSQL: the COPY text of the staged contacts
+    # PostgreSQL: the COPY text of their statements, in ``CONSENT_PARTS`` parts by number.
+    consent_copy: list[bytes] = field(default_factory=list)
     tuples: list[tuple[Any, ...]] | None = None  # SQLite: the staged rows
 
 
@@ -184,6 +194,10 @@ def _copy_text(value: str) -> str:
     if value.isprintable() and "\\" not in value:
         return value
     return value.translate(_COPY_ESCAPES)
+
+
+def _copy_lines(lines: list[str]) -> bytes:
+    return ("\n".join(lines) + "\n").encode() if lines else b""
 
 
 def _json_value(value: Any) -> str:
@@ -224,10 +238,16 @@ class RowParser:
             for key, index, kind in sorted(plan.attributes)
         ]
         self._consents: dict[str, ConsentStatus | object] = {}
-        self._times: dict[tuple[datetime, datetime], str] = {}
+        # The COPY text of a consent time and its registration deadline, per time.
+        self._stamps: dict[datetime, str] = {}
+        self._default_stamp = _stamp(consent_at)
 
-    def parse(self, rows: list[readers.Row]) -> tuple[Batch, dict[str, tuple[Any, ...]]]:
-        """The batch of ``rows`` (without its encoded rows) and the staged tuples by number."""
+    def parse(
+        self, rows: list[readers.Row], postgresql: bool
+    ) -> tuple[Batch, dict[str, tuple[Any, ...]]]:
+        """The batch of ``rows`` (without its encoded rows) and the staged rows by number:
+        ``(dup, contact, statement)`` — for PostgreSQL the contact's COPY line and the
+        statement's (or None), for SQLite the row in ``STAGE_COLUMNS`` order and None."""
         plan, batch = self.plan, Batch(rows=len(rows))
         normalise, region = phones.normalise, plan.region
         zone_of, country_of = phones.timezone_for, phones.country_of
@@ -236,6 +256,7 @@ class RowParser:
         p, fn, ln = plan.phone, plan.first_name, plan.last_name
         default_deadline = _deadline(default_at)
         has_extra = self._has_extra
+        stamps = self._stamps
         for line, values, _width in rows:
             raw = values[p]
             e164, code = normalise(raw, region)
@@ -261,11 +282,36 @@ class RowParser:
             previous = staged.pop(e164, None)  # the last row wins; keep file order for the rest
             if previous is not None:
                 batch.duplicates += 1
-                dup = previous[7]
+                dup = previous[0]
             else:
                 dup = int(e164[1:]) in seen
                 if dup:
                     batch.duplicates += 1
+            zone = zone or zone_of(e164)
+            if postgresql:
+                contact = "\t".join(
+                    (
+                        e164,
+                        "\\N" if first is None else _copy_text(first),
+                        "\\N" if last is None else _copy_text(last),
+                        "\\N" if language is None else language,
+                        country_of(e164) or "\\N",
+                        "\\N" if zone is None else zone,
+                        _copy_text(attributes),
+                        "t" if dup else "f",
+                    )
+                )
+                said = None
+                if statement is not None:
+                    word, when = statement
+                    stamp = self._default_stamp if when is None else stamps.get(when)
+                    if stamp is None and when is not None:
+                        stamp = _stamp(when)
+                        if len(stamps) < _CACHE_SIZE:
+                            stamps[when] = stamp
+                    said = f"{e164}\t{word}\t{stamp}"
+                staged[e164] = (dup, contact, said)
+                continue
             if statement is None:
                 status = at = deadline = None
             else:
@@ -274,64 +320,33 @@ class RowParser:
                     at, deadline = default_at, default_deadline
                 else:
                     deadline = _deadline(at)
-            staged[e164] = (
-                e164,
-                first,
-                last,
-                language,
-                country_of(e164),
-                zone or zone_of(e164),
-                attributes,
-                dup,
-                status,
-                at,
-                deadline,
-            )
+            row = (e164, first, last, language, country_of(e164), zone, attributes, dup)
+            staged[e164] = (dup, (*row, status, at, deadline), None)
         seen.update(int(phone[1:]) for phone in staged)
         batch.staged = len(staged)
-        batch.fresh = sum(1 for row in staged.values() if not row[7])
+        batch.fresh = sum(1 for row in staged.values() if not row[0])
         return batch, staged
 
     def batch(self, rows: list[readers.Row], postgresql: bool) -> Batch:
         """Parse ``rows`` and encode the accepted ones for the backend's writer."""
-        batch, staged = self.parse(rows)
-        ordered = [staged[phone] for phone in sorted(staged)]
+        batch, staged = self.parse(rows, postgresql)
+        numbers = sorted(staged)
+        ordered = [staged[phone] for phone in numbers]
         if postgresql:
-            batch.copy = self._copy(ordered)
+            batch.copy = _copy_lines([row[1] for row in ordered])
+            parts: list[list[str]] = [[] for _ in range(CONSENT_PARTS)]
+            for phone, row in zip(numbers, ordered, strict=True):
+                if (said := row[2]) is not None:
+                    parts[int(phone[-1]) % CONSENT_PARTS].append(said)
+            batch.statements = sum(map(len, parts))
+            batch.consent_copy = [_copy_lines(part) for part in parts]
         else:
             batch.tuples = [
-                (*row[:9], _sqlite_time(row[9]), _sqlite_time(row[10])) for row in ordered
+                (*row[:9], _sqlite_time(row[9]), _sqlite_time(row[10]))
+                for row in (entry[1] for entry in ordered)
             ]
+            batch.statements = sum(1 for row in batch.tuples if row[8] is not None)
         return batch
-
-    def _copy(self, rows: list[tuple[Any, ...]]) -> bytes:
-        times, lines = self._times, []
-        for phone, first, last, language, country, zone, attributes, dup, status, at, due in rows:
-            if at is None:
-                stamps = "\\N\t\\N"
-            else:
-                known = times.get((at, due))
-                if known is None:
-                    known = times[(at, due)] = f"{at.isoformat()}\t{due.isoformat()}"
-                stamps = known
-            lines.append(
-                "\t".join(
-                    (
-                        phone,
-                        "\\N" if first is None else _copy_text(first),
-                        "\\N" if last is None else _copy_text(last),
-                        "\\N" if language is None else language,
-                        "\\N" if country is None else country,
-                        "\\N" if zone is None else zone,
-                        _copy_text(attributes),
-                        "t" if dup else "f",
-                        "\\N" if status is None else status,
-                        stamps,
-                    )
-                )
-            )
-        lines.append("")
-        return "\n".join(lines).encode()
 
     def _extra(
         self, values: list[str], line: int
@@ -409,6 +424,11 @@ class RowParser:
 @lru_cache(maxsize=4096)
 def _deadline(at: datetime) -> datetime:
     return registry.registration_deadline(at)
+
+
+def _stamp(at: datetime) -> str:
+    """A consent time and its registration deadline as COPY text."""
+    return f"{at.isoformat()}\t{_deadline(at).isoformat()}"
 
 
 def _sqlite_time(value: datetime | None) -> str | None:

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 # Batches parsed ahead of the writer: bounds the memory of the pipeline.
 _AHEAD = 2
+# The child's first batch is at most this many rows: the database waits for it (and for
+# the child to start, about a second), so a small one starts the writes sooner.
+_FIRST = 10_000
 
 
 @dataclass
@@ -63,9 +66,13 @@ def batches(
     yield from _from_child(job)
 
 
-def _chunks(rows: Iterator[readers.Row], size: int) -> Iterator[list[readers.Row]]:
-    while batch := list(islice(rows, size)):
+def _chunks(
+    rows: Iterator[readers.Row], size: int, first: int | None = None
+) -> Iterator[list[readers.Row]]:
+    batch = list(islice(rows, first or size))
+    while batch:
         yield batch
+        batch = list(islice(rows, size))
 
 
 def _from_child(job: ParseJob) -> Generator[Batch, None, None]:
@@ -104,7 +111,7 @@ def _produce(job: ParseJob, results: Any) -> None:
     try:
         parser = job.parser()
         with readers.open_table(job.path, job.filename) as table:
-            for rows in _chunks(table.rows(), job.chunk_size):
+            for rows in _chunks(table.rows(), job.chunk_size, min(job.chunk_size, _FIRST)):
                 results.put(("batch", parser.batch(rows, job.postgresql)))
                 del rows  # before the next chunk is read, not after
         results.put(("done", None))

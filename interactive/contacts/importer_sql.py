@@ -6,14 +6,28 @@ SELECT … ON CONFLICT (phone) DO UPDATE … WHERE <a value differs>`` writes th
 database does the work once per chunk, not once per row. An empty cell (NULL in the stage)
 keeps the contact's value; attributes are merged key by key; a time zone set by a person
 stays. The consent events and the current states they change are one more statement on
-PostgreSQL (an ``INSERT … RETURNING`` feeding the states' upsert), two on SQLite.
+PostgreSQL (an ``INSERT … RETURNING`` feeding the states' upsert, from a stage of their
+own, ``import_consent``), two on SQLite.
 
-The stage is created and dropped inside each chunk's transaction: after a commit the
-session may hand out another pooled connection, which would not see a temp table.
+On PostgreSQL a large import writes with three connections (``parallel``): the session's
+upserts chunk N+1's contacts while two more, each in a thread, record chunk N's consent
+statements, split by the number's last digit (``importer_parse.CONSENT_PARTS``). All of it
+is CPU-bound in the server, and one backend runs on one core: the consent statements are
+the larger part (a ledger row with two foreign-key checks and a state per statement), and
+as one statement they were the pipeline's slowest stage. A number is always in the same
+part, so its statements in successive chunks are recorded in file order, and two parts
+never touch the same contact or state. A chunk's statements are recorded after its
+contacts are committed (they look the contacts up by number), in transactions of their
+own: a run that fails may leave its last committed chunk's contacts without their
+statements, which importing the file again adds.
+
+A stage is created and dropped inside its chunk's transaction: after a commit the session
+may hand out another pooled connection, which would not see a temp table.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,23 +35,25 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from interactive.contacts.importer_parse import Batch
+from interactive.contacts.importer_parse import CONSENT_PARTS, Batch
 from interactive.db import UTCDateTime, utcnow
 
 _PG_STAGE = (
     "CREATE TEMP TABLE import_stage (phone text, first_name text, last_name text, "
-    "language text, country text, time_zone text, attributes text, dup boolean, "
-    "consent_status text, consent_at timestamptz, deadline timestamptz)"
+    "language text, country text, time_zone text, attributes text, dup boolean)"
 )
+CONTACT_COLUMNS = "phone, first_name, last_name, language, country, time_zone, attributes, dup"
+_PG_CONSENT_STAGE = (
+    "CREATE TEMP TABLE import_consent (phone text, consent_status text, "
+    "consent_at timestamptz, deadline timestamptz)"
+)
+CONSENT_COLUMNS = "phone, consent_status, consent_at, deadline"
 _SQLITE_STAGE = (
     "CREATE TEMP TABLE import_stage (phone TEXT PRIMARY KEY, first_name TEXT, last_name TEXT, "
     "language TEXT, country TEXT, time_zone TEXT, attributes TEXT, dup INTEGER, "
     "consent_status TEXT, consent_at TEXT, deadline TEXT)"
 )
-STAGE_COLUMNS = (
-    "phone, first_name, last_name, language, country, time_zone, attributes, dup, "
-    "consent_status, consent_at, deadline"
-)
+STAGE_COLUMNS = f"{CONTACT_COLUMNS}, consent_status, consent_at, deadline"
 
 # The same SET and WHERE for both backends but for the attributes (json on PostgreSQL is
 # compared as jsonb; SQLite compares the minified text json_patch produces).
@@ -150,7 +166,7 @@ _PG_CONSENT_EVENTS = _CONSENT_INSERT.format(
         SELECT c.id AS contact_id, s.phone, s.consent_status AS status, s.consent_at,
             s.deadline,
             NOT :from_registry AND (s.consent_status = 'ONAY' OR o.onay IS NOT NULL) AS needs
-        FROM import_stage s
+        FROM import_consent s
         CROSS JOIN LATERAL (SELECT id FROM contacts WHERE phone = s.phone LIMIT 1) AS c
         LEFT JOIN LATERAL (
             SELECT status, consent_at FROM consent_states WHERE contact_id = c.id
@@ -218,9 +234,17 @@ def _now_text(sql: str) -> sa.TextClause:
 
 
 class Writer:
-    """Writes the batches of ``importer_parse``: their rows are in ``STAGE_COLUMNS`` order;
-    ``dup`` says the number was already written by an earlier chunk of this file; the
-    consent status (or None), its time and registration deadline end the row."""
+    """Writes the batches of ``importer_parse``: contacts from ``batch.copy`` (PostgreSQL,
+    ``CONTACT_COLUMNS``) or ``batch.tuples`` (SQLite, ``STAGE_COLUMNS``, where ``dup`` says
+    an earlier chunk of this file wrote the number), consent statements from
+    ``batch.consent_copy`` or the tuples' last three columns.
+
+    The caller commits after ``write`` and then calls ``committed``; ``finish`` once at the
+    end (a cancel too), and ``close`` always. With ``parallel`` (PostgreSQL, a session bound
+    to an engine, so that other connections see its commits) the statements of a chunk are
+    recorded by other connections while the next chunk's contacts are written;
+    ``committed`` and ``finish`` return the events that finished chunks of statements
+    added. Without it ``write`` records them itself."""
 
     def __init__(
         self,
@@ -228,16 +252,27 @@ class Writer:
         *,
         list_id: int | None = None,
         consent: ConsentOptions | None = None,
+        parallel: bool = False,
     ) -> None:
         self.session = session
         self.list_id = list_id
         self.consent = consent
-        self.postgresql = session.get_bind().dialect.name == "postgresql"
+        bind = session.get_bind()
+        self.postgresql = bind.dialect.name == "postgresql"
         self._analysed = False
+        self._pending: list[bytes] = []
+        self._running: list[Future[int]] = []
+        self._pools: list[ThreadPoolExecutor] = []
+        self._others: list[sa.Connection] = []
+        if parallel and self.postgresql and consent is not None and isinstance(bind, sa.Engine):
+            for _ in range(CONSENT_PARTS):
+                self._others.append(bind.connect())
+                self._pools.append(ThreadPoolExecutor(1, thread_name_prefix="import-consent"))
 
     def write(self, batch: Batch) -> Counts:
-        """Upsert the batch's rows into contacts, record their consent statements, add
-        them to the list (flushes, no commit); returns the counts."""
+        """Upsert the batch's rows into contacts, add them to the list and, unless a second
+        connection does it after the commit, record their consent statements (flushes, no
+        commit); returns the counts."""
         connection = self.session.connection()
         now = utcnow()
         if self.postgresql:
@@ -246,19 +281,56 @@ class Writer:
             created, updated = self._upsert_sqlite(connection, batch, now)
         fresh = batch.fresh
         counts = Counts(created=created, updated=updated, unchanged=fresh - created - updated)
-        if self.postgresql:
-            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
         if self.list_id:
             add = _PG_ADD_TO_LIST if self.postgresql else _ADD_TO_LIST
+            if self.postgresql:
+                connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
             connection.execute(_now_text(add), {"now": now, "list_id": int(self.list_id)})
-        if self.consent is not None:
-            counts.consent_events = self._record_consent(connection, now)
-        if self.postgresql:
-            connection.exec_driver_sql("SET LOCAL enable_seqscan = on")
-            connection.exec_driver_sql("DROP TABLE pg_temp.import_stage")
-        else:
-            connection.exec_driver_sql("DROP TABLE temp.import_stage")
+            if self.postgresql:
+                connection.exec_driver_sql("SET LOCAL enable_seqscan = on")
+        if self.consent is not None and batch.statements:
+            if self._pools:
+                self._pending = batch.consent_copy
+            elif self.postgresql:
+                counts.consent_events = self._record_postgresql(connection, batch.consent_copy)
+            else:
+                counts.consent_events = self._record_sqlite(connection, now)
+        schema = "pg_temp" if self.postgresql else "temp"
+        connection.exec_driver_sql(f"DROP TABLE {schema}.import_stage")
         return counts
+
+    def committed(self) -> int:
+        """After the commit of a written chunk: wait for the previous chunk's statements,
+        start recording this chunk's. Returns the events the previous chunk added."""
+        written = self._wait()
+        for index, copy in enumerate(self._pending):
+            if copy:
+                self._running.append(self._pools[index].submit(self._record_apart, index, copy))
+        self._pending = []
+        return written
+
+    def finish(self) -> int:
+        """Wait for the statements still being recorded; returns the events they added."""
+        return self._wait()
+
+    def close(self) -> None:
+        """Release the other connections (waits for statements in flight)."""
+        for pool in self._pools:
+            pool.shutdown(wait=True)
+        for connection in self._others:
+            connection.close()
+
+    def _wait(self) -> int:
+        running, self._running = self._running, []
+        return sum(future.result() for future in running)
+
+    def _record_apart(self, index: int, copy: bytes) -> int:
+        """Another connection: one part of a chunk's statements, in a transaction of its
+        own (the numbers of a part are no other part's, so parts never wait for each
+        other's rows)."""
+        connection = self._others[index]
+        with connection.begin():
+            return self._record_postgresql(connection, [copy], analyse=index == 0)
 
     def _upsert_postgresql(
         self, connection: sa.Connection, batch: Batch, now: datetime
@@ -267,12 +339,7 @@ class Writer:
         connection.exec_driver_sql("SET LOCAL jit = off")
         connection.exec_driver_sql("DROP TABLE IF EXISTS pg_temp.import_stage")
         connection.exec_driver_sql(_PG_STAGE)
-        raw: Any = connection.connection.dbapi_connection
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(f"COPY import_stage ({STAGE_COLUMNS}) FROM STDIN") as copy,
-        ):
-            copy.write(batch.copy or b"")
+        _copy(connection, f"COPY import_stage ({CONTACT_COLUMNS}) FROM STDIN", batch.copy)
         if batch.fresh == batch.staged:
             upsert = PG_UPSERT_FRESH
         else:
@@ -302,10 +369,10 @@ class Writer:
         created = batch.fresh - existing
         return created, len(changed) - created
 
-    def _record_consent(self, connection: sa.Connection, now: datetime) -> int:
+    def _params(self, now: datetime) -> dict[str, Any]:
         options = self.consent
         assert options is not None
-        params = {
+        return {
             "now": now,
             "brand_id": options.brand_id,
             "source": options.source,
@@ -314,16 +381,30 @@ class Writer:
             "import_id": options.import_id,
             "from_registry": options.source.startswith("IYS"),
         }
-        if self.postgresql:
-            result = connection.execute(_now_text(_PG_CONSENT), params)
-            if not self._analysed:
-                # Statistics taken before the load would have the states looked up by brand
-                # (every row of it, for each row of the stage) instead of by their key.
-                connection.exec_driver_sql("ANALYZE consent_states")
-                self._analysed = True
-            return int(getattr(result, "rowcount", 0) or 0)
+
+    def _record_postgresql(
+        self, connection: sa.Connection, copies: list[bytes], *, analyse: bool = True
+    ) -> int:
+        connection.exec_driver_sql("SET LOCAL jit = off")
+        connection.exec_driver_sql("DROP TABLE IF EXISTS pg_temp.import_consent")
+        connection.exec_driver_sql(_PG_CONSENT_STAGE)
+        _copy(connection, f"COPY import_consent ({CONSENT_COLUMNS}) FROM STDIN", b"".join(copies))
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        result = connection.execute(_now_text(_PG_CONSENT), self._params(utcnow()))
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = on")
+        if analyse and not self._analysed:
+            # Statistics taken before the load would have the states looked up by brand
+            # (every row of it, for each row of the stage) instead of by their key.
+            connection.exec_driver_sql("ANALYZE consent_states")
+            self._analysed = True
+        connection.exec_driver_sql("DROP TABLE pg_temp.import_consent")
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def _record_sqlite(self, connection: sa.Connection, now: datetime) -> int:
+        options = self.consent
+        assert options is not None
         before = connection.execute(sa.text("SELECT max(id) FROM consent_events")).scalar()
-        result = connection.execute(_now_text(_CONSENT_EVENTS), params)
+        result = connection.execute(_now_text(_CONSENT_EVENTS), self._params(now))
         written = int(getattr(result, "rowcount", 0) or 0)
         if written:
             connection.execute(
@@ -331,3 +412,9 @@ class Writer:
                 {"import_id": options.import_id, "before": int(before or 0)},
             )
         return written
+
+
+def _copy(connection: sa.Connection, statement: str, data: bytes | None) -> None:
+    raw: Any = connection.connection.dbapi_connection
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.write(data or b"")

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 from sqlalchemy.orm import Session
 
-from interactive.contacts import suppression
+from interactive.contacts import consent, suppression
 from interactive.contacts.importer import run_import
 from interactive.contacts.models import (
     AttributeDefinition,
@@ -28,6 +29,7 @@ from interactive.contacts.models import (
     Registration,
     SuppressionReason,
 )
+from interactive.db import db
 from tests.contacts.xlsx import write_xlsx
 
 HEADER = "phone,first,last,city,birth,consent\n"
@@ -414,3 +416,103 @@ def test_large_file_read_by_a_child_matches_the_file(
     assert pending == 10  # the ONAY ones; a first RET needs no registration
     again = run(ctx, path, brand_id=setup["brand_id"], chunk_size=6)
     assert (again.unchanged, again.consent_events) == (40, 0)
+
+
+def _bulk_file(tmp_path: Path, *, repeat: bool = True) -> Path:
+    """60 lines in chunks of 10, one bad; with ``repeat`` the number of the first line
+    says ONAY there and RET again in chunk 6."""
+    rows = [
+        f"0532 200 {n:04d},N{n},L{n},City{n % 3},,{'RET' if n % 5 == 0 else 'ONAY'}\n"
+        for n in range(60)
+    ]
+    rows[0] = "0532 200 0000,First,,,,ONAY\n"
+    if repeat:
+        rows[55] = "0532 200 0000,Again,,,,RET\n"
+    rows[20] = "12,Bad,,,,ONAY\n"
+    path = tmp_path / ("repeats.csv" if repeat else "bulk.csv")
+    path.write_text(HEADER + "".join(rows), encoding="utf-8")
+    return path
+
+
+def _states(session: Session) -> set[tuple[int, str, int]]:
+    query = sa.select(ConsentState.contact_id, ConsentState.status, ConsentState.event_id)
+    return {
+        (contact_id, status.value, event_id)
+        for contact_id, status, event_id in session.execute(query)
+    }
+
+
+def test_a_large_import_with_real_commits_records_every_statement_once(
+    app: Flask, live_db: None, tmp_path: Path
+) -> None:
+    """With real commits a large import on PostgreSQL records a chunk's consent on a second
+    connection while the next chunk's contacts are written: the outcome is still exact."""
+    with app.app_context():
+        session = db.session()
+        brand = Brand(code="BULK", name="Bulk")
+        session.add_all(
+            [brand, AttributeDefinition(key="city", label="City", type=AttributeType.TEXT)]
+        )
+        session.commit()
+        mapping = {
+            "phone": 0,
+            "first_name": 1,
+            "last_name": 2,
+            "consent": 5,
+            "attributes": {"city": 3},
+        }
+        path = _bulk_file(tmp_path)
+        record = run(session, path, mapping=mapping, brand_id=brand.id, chunk_size=10)
+        assert counts(record) == {
+            "created": 58,
+            "updated": 0,
+            "unchanged": 0,
+            "rejected": 1,
+            "duplicates": 1,
+            "consent_events": 59,  # 58 numbers, and the later RET of the repeated one
+        }
+        assert errors(session, record) == [(22, "phone", "too_short", "12")]
+        repeated = contact(session, "+905322000000")
+        assert repeated.first_name == "Again"
+        assert consent.current(session, repeated.id, brand.id) == ConsentStatus.RET
+        states = _states(session)
+        assert len(states) == 58
+        consent.rebuild_states(session)
+        session.commit()
+        assert _states(session) == states  # the projection is the ledger's
+        other = _bulk_file(tmp_path, repeat=False)
+        first = run(session, other, mapping=mapping, brand_id=brand.id, chunk_size=10)
+        assert (first.created, first.updated, first.unchanged) == (1, 1, 57)
+        events = session.scalar(sa.select(sa.func.count()).select_from(ConsentEvent))
+        again = run(session, other, mapping=mapping, brand_id=brand.id, chunk_size=10)
+        assert counts(again) == {
+            "created": 0,
+            "updated": 0,
+            "unchanged": 59,
+            "rejected": 1,
+            "duplicates": 0,
+            "consent_events": 0,
+        }
+        assert session.scalar(sa.select(sa.func.count()).select_from(ConsentEvent)) == events
+
+
+def test_a_cancelled_large_import_keeps_the_consent_of_its_committed_chunks(
+    app: Flask, live_db: None, tmp_path: Path
+) -> None:
+    with app.app_context():
+        session = db.session()
+        brand = Brand(code="BULK", name="Bulk")
+        session.add(brand)
+        session.commit()
+        mapping = {"phone": 0, "consent": 5}
+        record = queue(session, _bulk_file(tmp_path), mapping, brand_id=brand.id)
+        session.execute(
+            sa.update(ContactImport)
+            .where(ContactImport.id == record.id)
+            .values(cancel_requested=True)
+        )
+        session.commit()
+        assert run_import(record.id, chunk_size=10) == ImportStatus.CANCELLED
+        session.expire_all()
+        assert (record.rows_done, record.created, record.consent_events) == (10, 10, 10)
+        assert session.scalar(sa.select(sa.func.count()).select_from(ConsentState)) == 10
