@@ -126,6 +126,11 @@ def _campaign_urls(campaign_id: int, listed: RowLinks) -> dict[str, str | None]:
             not_sent=recipients(status=RecipientStatus.SKIPPED.value),
             clickers=recipients(engaged="clicked"),
             converters=recipients(engaged="converted"),
+            treated=recipients(status=RecipientStatus.QUEUED.value),
+            treated_converters=recipients(status=RecipientStatus.QUEUED.value, engaged="converted"),
+            control_converters=recipients(
+                status=RecipientStatus.HELD_OUT.value, engaged="converted"
+            ),
         )
     return urls
 
@@ -284,6 +289,17 @@ def campaign(campaign_id: int) -> ResponseReturnValue:
         hour = hour_arg(started + timedelta(hours=offset))
         return listed.urls({"campaign": found.id, "hour": hour})
 
+    def variant_urls(key: int) -> tables.Urls:
+        """A variant's messages and conversions, and its recipients for the figures that
+        count people (key 0: the recipients decided before a variant was chosen)."""
+        found_urls = dict(listed.urls({"campaign": found.id, "variant": key})) if key else {}
+        found_urls.update(
+            targeted=recipients_url(variant=key),
+            clickers=recipients_url(variant=key, engaged="clicked"),
+            converters=recipients_url(variant=key, engaged="converted"),
+        )
+        return found_urls
+
     def latency_url(key: str) -> str | None:
         return listed.url("messages", "delivered", {"campaign": found.id, "latency": key})
 
@@ -306,9 +322,7 @@ def campaign(campaign_id: int) -> ResponseReturnValue:
             for t in (
                 tables.funnel_table(total, urls),
                 tables.variants_table(
-                    [(v.id, v.label) for v in found.variants],
-                    by_variant,
-                    lambda key: recipients_url(variant=key),
+                    [(v.id, v.label) for v in found.variants], by_variant, variant_urls
                 ),
                 tables.significance_table(comparisons),
                 tables.lift_table(lift, urls),

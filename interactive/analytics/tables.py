@@ -263,11 +263,11 @@ def latency_table(
 def variants_table(
     variants: Sequence[tuple[int, str]],
     by_key: Mapping[int, Totals],
-    url: Callable[[int], str | None] = lambda key: None,
+    urls: Callable[[int], Urls] = lambda key: {},
 ) -> Table:
     """Each variant's figures (``variants``: (id, label)), then the recipients decided
-    before a variant was chosen (skipped, held out), if any; ``url(key)`` lists a variant's
-    recipients (key 0: those without a variant)."""
+    before a variant was chosen (skipped, held out), if any; ``urls(key)`` lists the rows
+    behind a variant's figures (key 0: the recipients without a variant)."""
     table = Table(
         "variants",
         _("Variants"),
@@ -292,7 +292,10 @@ def variants_table(
     if 0 in by_key:
         rows.append((0, _("No variant (not sent or held out)"), by_key[0]))
     for key, label, t in rows:
-        table.add([label, *(getattr(t, c.key) for c in table.columns[1:])], {"targeted": url(key)})
+        table.add(
+            [label, *(getattr(t, c.key) for c in table.columns[1:])],
+            _links(table.columns[1:], urls(key)),
+        )
     return table
 
 
@@ -374,7 +377,12 @@ def lift_table(lift: stats.Lift | None, urls: Urls) -> Table:
                 test.p_value,
                 verdict(test),
             ],
-            {"control": urls.get("held_out")},
+            {
+                "treated": urls.get("treated"),
+                "treated_converters": urls.get("treated_converters"),
+                "control": urls.get("held_out"),
+                "control_converters": urls.get("control_converters"),
+            },
         )
     return table
 

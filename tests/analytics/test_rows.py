@@ -332,3 +332,24 @@ def test_hits_of_every_kind_page_newest_first(
         "Link previews",
         "Scanners and bots",
     ]
+
+
+def test_the_variants_and_the_lift_lead_to_their_rows(marketer: Any, bahar: Built) -> None:
+    campaign_id = bahar.campaign.id
+    page = marketer.get(f"/analytics/campaigns/{campaign_id}").get_data(as_text=True)
+    a = bahar.variants["A"].id
+    body = re.search(r'<tbody data-table-body="variants">(.*?)</tbody>', page, re.S)
+    assert body
+    (row_a, *_rest) = re.findall(r"<tr>(.*?)</tr>", body.group(1), re.S)
+    links = [html.unescape(u) for u in re.findall(r'href="([^"]+)"', row_a)]
+    sent = next(u for u in links if "rows/messages?show=sent" in u)
+    assert f"variant={a}" in sent and len(listed(marketer, sent)) == 4
+    conversions = next(u for u in links if "rows/conversions" in u)
+    assert sorted(r["Value"] for r in listed(marketer, conversions)) == ["100.00", "30.00"]
+    assert f"/campaigns/{campaign_id}?variant={a}&engaged=clicked#recipients" in links
+    # The hold-out lift: who converted, among those sent a message and those held out.
+    base = f"/campaigns/{campaign_id}"
+    assert f'href="{base}?status=queued&amp;engaged=converted#recipients">2</a>' in page
+    assert f'href="{base}?status=held_out&amp;engaged=converted#recipients">1</a>' in page
+    held = marketer.get(f"{base}?status=held_out&engaged=converted").get_data(as_text=True)
+    assert bahar.contacts["c11"].phone in held and bahar.contacts["c12"].phone not in held
