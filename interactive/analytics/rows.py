@@ -1,7 +1,7 @@
 """The rows behind the dashboards' numbers: the messages, clicks, conversions and replies a
 figure counts, selected by the dashboards' filters exactly as the rollups count them
-(``compute``), newest first, a page at a time (keyset on the id) or all of them for an
-export.
+(``compute``), newest first, a page at a time (the next page starts after the last row's
+id) or all of them for an export.
 
 What each list holds, with the figures that lead to it:
 
@@ -9,9 +9,10 @@ What each list holds, with the figures that lead to it:
   ``show`` narrows to ``sent`` (sent, parts, cost), ``delivered`` (delivered; with
   ``latency``, the delivery-latency bucket), ``failed`` or ``queued``.
 - ``clicks``: hits on campaign links by when they happened; ``show`` is a click kind
-  (``human``: human clicks and unique human clickers), ``bots`` (everything not human, the
-  bot share) or ``all`` (raw clicks). With ``standalone`` and no brand, campaign or variant
-  chosen, standalone links' hits are listed too (the links dashboard counts them).
+  (``human``: human clicks, and unique human clickers: their people are the clicks'
+  phones), ``bots`` (everything not human, the bot share) or ``all`` (raw clicks). With
+  ``standalone`` and no brand, campaign or variant chosen, standalone links' hits are
+  listed too (the links dashboard counts them).
 - ``conversions``: conversions attributed to a campaign that count for its goal (its event
   when the goal names one, replies for a reply goal), by when they happened (conversions,
   people who converted, revenue).

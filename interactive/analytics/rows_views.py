@@ -14,7 +14,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, abort, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import get_timezone
 from flask_babel import gettext as _
@@ -220,7 +229,9 @@ def index(kind: str) -> ResponseReturnValue:
             return send_file(out, mimetype=XLSX, as_attachment=True, download_name=filename)
         batches = rows.every(session, selection, names, zone)
         return Response(
-            report.csv_stream(columns, ([r.cells for r in b] for b in batches)),
+            stream_with_context(
+                report.csv_stream(columns, ([r.cells for r in b] for b in batches))
+            ),
             mimetype="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
