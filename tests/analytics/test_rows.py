@@ -165,17 +165,23 @@ def test_a_list_pages_newest_first(
     marketer: Any, bahar: Built, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(rows, "PAGE", 3)
-    seen: list[list[str]] = []
-    url: str | None = "/analytics/rows/messages?show=sent"
-    while url:
-        page = marketer.get(url).get_data(as_text=True)
-        seen.extend(table_rows_of(page))
-        found = re.search(r'<a href="([^"]+)" id="next-page"', page)
-        url = html.unescape(found.group(1)) if found else None
+    seen = every_page(marketer, "/analytics/rows/messages?show=sent")
     assert len(seen) == 7
     phones = [row[3] for row in seen]
     assert len(set(phones)) == 7
     assert phones[0] == bahar.contacts["c7"].phone  # the newest message first
+
+
+def every_page(client: Any, first: str) -> list[list[str]]:
+    """The rows of a list's pages, following each page's link to the next."""
+    seen: list[list[str]] = []
+    url: str | None = first
+    while url:
+        page = client.get(url).get_data(as_text=True)
+        seen.extend(table_rows_of(page))
+        found = re.search(r'<a href="([^"]+)" id="next-page"', page)
+        url = html.unescape(found.group(1)) if found else None
+    return seen
 
 
 def table_rows_of(page: str) -> list[list[str]]:
@@ -311,13 +317,7 @@ def test_hits_of_every_kind_page_newest_first(
     """Every kind is selected on its own and merged: pages of two hold all six hits once,
     by time, newest first (c5's click and HEAD request share a moment: the id decides)."""
     monkeypatch.setattr(rows, "PAGE", 2)
-    seen: list[list[str]] = []
-    url: str | None = "/analytics/rows/clicks?show=all"
-    while url:
-        page = marketer.get(url).get_data(as_text=True)
-        seen.extend(table_rows_of(page))
-        found = re.search(r'<a href="([^"]+)" id="next-page"', page)
-        url = html.unescape(found.group(1)) if found else None
+    seen = every_page(marketer, "/analytics/rows/clicks?show=all")
     assert [row[4] for row in seen] == [
         "HEAD and prefetch",
         "People",
