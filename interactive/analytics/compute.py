@@ -166,7 +166,7 @@ def compute_campaign(session: Session, campaign: Campaign) -> CampaignRows:
     _add_replies(session, campaign.id, rows, dialect)
     counted = conversion_filter(campaign)
     _add_conversions(session, campaign.id, counted, rows, dialect)
-    rows.lift = _lift(session, campaign, counted, dialect)
+    rows.lift = _lift(session, campaign, dialect)
     if dialect == "postgresql":
         session.execute(sa.text("SET LOCAL enable_indexscan = on"))
     return rows
@@ -337,6 +337,24 @@ def converted(campaign: Campaign, dialect: str) -> sa.ColumnElement[bool]:
     )
 
 
+def converted_in_window(campaign: Campaign, dialect: str) -> sa.ColumnElement[bool]:
+    """Whether a recipient converted as the hold-out lift counts it, in either arm: a
+    conversion counted for the campaign's goal, by the recipient's contact, within the
+    attribution window after they were decided (attributed to the campaign or not: the
+    held-out arm's cannot be)."""
+    return (
+        sa.select(Conversion.id)
+        .where(
+            Conversion.contact_id == Recipient.contact_id,
+            _within_days(
+                Recipient.decided_at, Conversion.occurred_at, campaign.attribution_days, dialect
+            ),
+            conversion_filter(campaign),
+        )
+        .exists()
+    )
+
+
 def clicked() -> sa.ColumnElement[bool]:
     """Whether a recipient made a human click on one of their message's links."""
     return (
@@ -347,23 +365,11 @@ def clicked() -> sa.ColumnElement[bool]:
     )
 
 
-def _lift(
-    session: Session, campaign: Campaign, counted: sa.ColumnElement[bool], dialect: str
-) -> dict[str, tuple[int, int]]:
+def _lift(session: Session, campaign: Campaign, dialect: str) -> dict[str, tuple[int, int]]:
     """(members, converters) of the treated and control arms; empty without a hold-out."""
     if not campaign.holdout_percent:
         return {}
-    converted = (
-        sa.select(Conversion.id)
-        .where(
-            Conversion.contact_id == Recipient.contact_id,
-            _within_days(
-                Recipient.decided_at, Conversion.occurred_at, campaign.attribution_days, dialect
-            ),
-            counted,
-        )
-        .exists()
-    )
+    converted = converted_in_window(campaign, dialect)
     arm = sa.case((Recipient.status == RecipientStatus.HELD_OUT, CONTROL), else_=TREATED)
     rows = session.execute(
         sa.select(arm, sa.func.count(), sa.func.sum(sa.case((converted, 1), else_=0)))

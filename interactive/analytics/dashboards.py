@@ -121,15 +121,16 @@ def _campaign_urls(campaign_id: int, listed: RowLinks) -> dict[str, str | None]:
 
         urls.update(
             targeted=recipients(),
-            eligible=recipients(status=RecipientStatus.QUEUED.value),
             held_out=recipients(status=RecipientStatus.HELD_OUT.value),
             not_sent=recipients(status=RecipientStatus.SKIPPED.value),
             clickers=recipients(engaged="clicked"),
             converters=recipients(engaged="converted"),
             treated=recipients(status=RecipientStatus.QUEUED.value),
-            treated_converters=recipients(status=RecipientStatus.QUEUED.value, engaged="converted"),
+            treated_converters=recipients(
+                status=RecipientStatus.QUEUED.value, engaged="converted_in_window"
+            ),
             control_converters=recipients(
-                status=RecipientStatus.HELD_OUT.value, engaged="converted"
+                status=RecipientStatus.HELD_OUT.value, engaged="converted_in_window"
             ),
         )
     return urls

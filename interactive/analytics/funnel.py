@@ -85,7 +85,10 @@ class Funnel:
         return self.delivered / self.sent if self.sent else None
 
 
-ENGAGED = ("clicked", "converted")
+#: The recipients list's engagement filters: a human click on their links; a conversion
+#: as the dashboards count it; a conversion as the hold-out lift counts it (in the
+#: attribution window, attributed or not).
+ENGAGED = ("clicked", "converted", "converted_in_window")
 
 
 def engaged(
@@ -96,6 +99,8 @@ def engaged(
         return compute.clicked()
     if kind == "converted":
         return compute.converted(campaign, session.get_bind().dialect.name)
+    if kind == "converted_in_window":
+        return compute.converted_in_window(campaign, session.get_bind().dialect.name)
     return None
 
 

@@ -311,7 +311,7 @@ def _recipient_filters(campaign: Campaign) -> dict[str, Any]:
     """The recipients list's filters from the query string (one that does not apply to
     this campaign is left out): status, reason, variant (an id, or 0: none), error
     (``any``, ``none`` or an error code: recipients whose message failed so) and engaged
-    (``clicked`` or ``converted``)."""
+    (``funnel.ENGAGED``)."""
     variant = request.args.get("variant", type=int)
     if variant is not None and variant != 0 and variant not in {v.id for v in campaign.variants}:
         variant = None

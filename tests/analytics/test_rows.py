@@ -6,6 +6,7 @@ export, hostile text neutralised and bad parameters reported."""
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import re
@@ -25,7 +26,7 @@ from interactive.keywords.models import Decision, InboundMessage, Thread
 from interactive.shortlinks.models import Click, ClickKind, Link
 from interactive.web.models import Role
 from tests.analytics.dataset import PRICE, T0, Built, price_route
-from tests.analytics.test_dashboards import csv_rows, table_rows
+from tests.analytics.test_dashboards import _listed_phones, _phones_of, csv_rows, table_rows
 from tests.conftest import UserFactory
 from tests.helpers import login
 
@@ -349,7 +350,10 @@ def test_the_variants_and_the_lift_lead_to_their_rows(marketer: Any, bahar: Buil
     assert f"/campaigns/{campaign_id}?variant={a}&engaged=clicked#recipients" in links
     # The hold-out lift: who converted, among those sent a message and those held out.
     base = f"/campaigns/{campaign_id}"
-    assert f'href="{base}?status=queued&amp;engaged=converted#recipients">2</a>' in page
-    assert f'href="{base}?status=held_out&amp;engaged=converted#recipients">1</a>' in page
-    held = marketer.get(f"{base}?status=held_out&engaged=converted").get_data(as_text=True)
-    assert bahar.contacts["c11"].phone in held and bahar.contacts["c12"].phone not in held
+    treated = f"{base}?status=queued&amp;engaged=converted_in_window#recipients"
+    held_out = f"{base}?status=held_out&amp;engaged=converted_in_window#recipients"
+    assert f'href="{treated}">2</a>' in page and f'href="{held_out}">1</a>' in page
+    phones = functools.partial(_listed_phones, marketer)
+    who = functools.partial(_phones_of, bahar)
+    assert phones(f"{base}?status=queued&engaged=converted_in_window") == who("c1", "c5")
+    assert phones(f"{base}?status=held_out&engaged=converted_in_window") == who("c11")
