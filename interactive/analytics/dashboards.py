@@ -121,6 +121,7 @@ def _campaign_urls(campaign_id: int, listed: RowLinks) -> dict[str, str | None]:
 
         urls.update(
             targeted=recipients(),
+            eligible=recipients(status="eligible"),
             held_out=recipients(status=RecipientStatus.HELD_OUT.value),
             not_sent=recipients(status=RecipientStatus.SKIPPED.value),
             clickers=recipients(engaged="clicked"),

@@ -34,7 +34,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
-from interactive.analytics import funnel
+from interactive.analytics import compute, funnel
 from interactive.contacts.models import Brand
 from interactive.db import db, utcnow
 from interactive.outbound import campaign_report, campaigns, labels, preview, testsend
@@ -43,6 +43,7 @@ from interactive.outbound.campaigns import EDITABLE, CampaignError
 from interactive.outbound.models import (
     Campaign,
     CampaignState,
+    Recipient,
     RecipientReason,
     RecipientStatus,
     Recurrence,
@@ -325,13 +326,19 @@ def _recipient_filters(campaign: Campaign) -> dict[str, Any]:
         "variant": variant,
         "error": error or None,
         "engaged": engaged if engaged in funnel.ENGAGED else None,
+        # The funnel's "eligible": queued or deferred, two statuses.
+        "eligible": request.args.get("status") == "eligible",
     }
 
 
 def _query(session: Any, campaign: Campaign, filters: dict[str, Any]) -> dict[str, Any]:
     """The recipients query's arguments for the list's filters."""
-    query = {k: v for k, v in filters.items() if k != "engaged"}
-    query["where"] = funnel.engaged(session, campaign, filters["engaged"])
+    query = {k: v for k, v in filters.items() if k not in ("engaged", "eligible")}
+    conditions = [funnel.engaged(session, campaign, filters["engaged"])]
+    if filters["eligible"]:
+        conditions.append(Recipient.status.in_(compute.ELIGIBLE))
+    found = [c for c in conditions if c is not None]
+    query["where"] = sa.and_(*found) if found else None
     return query
 
 

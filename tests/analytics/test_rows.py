@@ -357,3 +357,6 @@ def test_the_variants_and_the_lift_lead_to_their_rows(marketer: Any, bahar: Buil
     who = functools.partial(_phones_of, bahar)
     assert phones(f"{base}?status=queued&engaged=converted_in_window") == who("c1", "c5")
     assert phones(f"{base}?status=held_out&engaged=converted_in_window") == who("c11")
+    # The funnel's eligible: queued or deferred (c10, held back by quiet hours).
+    assert f'href="{base}?status=eligible#recipients">8</a>' in page
+    assert phones(f"{base}?status=eligible") == who(*(f"c{n}" for n in (1, 2, 3, 4, 5, 6, 7, 10)))
