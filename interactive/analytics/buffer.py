@@ -26,14 +26,13 @@ from decimal import Decimal
 from typing import Any
 
 import redis
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from interactive import streams
 from interactive.analytics import attribution
 from interactive.analytics import service as analytics
 from interactive.analytics.models import ConversionSource
-from interactive.contacts.models import Contact
+from interactive.contacts.service import contact_ids
 from interactive.db import db
 from interactive.queue import job
 from interactive.redis_store import get_redis, key
@@ -156,7 +155,7 @@ def store(
     if not batch:
         return 0
     items = list(batch.values())
-    contacts = _contacts(session, {p.phone for p in items if p.phone})
+    contacts = contact_ids(session, (p.phone for p in items))
     found = attribution.attribute_many(
         session,
         client,
@@ -194,19 +193,6 @@ def store(
             for p, a in zip(items, found, strict=True)
         ],
     )
-
-
-def _contacts(session: Session, numbers: set[str | None]) -> dict[str, int]:
-    wanted = sorted(n for n in numbers if n)
-    found: dict[str, int] = {}
-    for start in range(0, len(wanted), 1000):
-        rows = session.execute(
-            sa.select(Contact.phone, Contact.id).where(
-                Contact.phone.in_(wanted[start : start + 1000])
-            )
-        )
-        found.update({phone: contact_id for phone, contact_id in rows})
-    return found
 
 
 def drain(

@@ -99,16 +99,15 @@ class RowLinks:
         """One list's URL."""
         if not self.bases:
             return None
-        query = urlencode({k: v for k, v in args.items() if v is not None})
-        return f"{self.bases[kind]}?show={show}" + (f"&{query}" if query else "")
+        return self._at(kind, show, _query(args))
 
     def urls(self, args: Mapping[str, Any]) -> dict[str, str | None]:
         if not self.bases:
             return {}
-        query = urlencode({k: v for k, v in args.items() if v is not None})
+        query = _query(args)
 
         def at(kind: str, show: str) -> str:
-            return f"{self.bases[kind]}?show={show}" + (f"&{query}" if query else "")
+            return self._at(kind, show, query)
 
         sent, clicks = at("messages", "sent"), at("clicks", "human")
         conversions, replies = at("conversions", "counted"), at("replies", "all")
@@ -134,6 +133,13 @@ class RowLinks:
             "repliers": replies,
             "opt_outs": at("replies", "opt_out"),
         }
+
+    def _at(self, kind: str, show: str, query: str) -> str:
+        return f"{self.bases[kind]}?show={show}" + (f"&{query}" if query else "")
+
+
+def _query(args: Mapping[str, Any]) -> str:
+    return urlencode({k: v for k, v in args.items() if v is not None})
 
 
 def hour_arg(moment: datetime) -> str:

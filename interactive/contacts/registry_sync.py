@@ -29,6 +29,7 @@ from interactive.contacts.models import (
     SuppressionReason,
 )
 from interactive.contacts.registry import RegistryChange
+from interactive.contacts.service import contact_ids
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +116,7 @@ def _brands(session: Session) -> dict[str, int]:
 def _contacts(session: Session, numbers: list[str]) -> tuple[dict[str, int], int]:
     """Contact ids by number, creating the missing contacts; and how many were created."""
     wanted = sorted(set(numbers))
-    ids: dict[str, int] = {}
-    for start in range(0, len(wanted), 5000):
-        query = sa.select(Contact.phone, Contact.id).where(
-            Contact.phone.in_(wanted[start : start + 5000])
-        )
-        ids.update({row[0]: row[1] for row in session.execute(query)})
+    ids = contact_ids(session, wanted)
     missing: list[dict[str, object]] = [
         {
             "phone": number,

@@ -120,6 +120,21 @@ def update_contact(
     return contact
 
 
+def contact_ids(session: Session, numbers: Iterable[str | None]) -> dict[str, int]:
+    """Contact ids by number (E.164), for the numbers that have a contact; looked up a few
+    thousand at a time."""
+    wanted = sorted({n for n in numbers if n})
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), 5000):
+        rows = session.execute(
+            sa.select(Contact.phone, Contact.id).where(
+                Contact.phone.in_(wanted[start : start + 5000])
+            )
+        )
+        found.update({phone: contact_id for phone, contact_id in rows})
+    return found
+
+
 def get_contact(session: Session, contact_id: int) -> Contact:
     contact = session.get(Contact, contact_id)
     if contact is None:
