@@ -66,7 +66,37 @@ def create_app(
     import interactive.surveys.conversation  # noqa: I001
     import interactive.bookings.dialogue  # noqa: F401
 
+    _trust_proxies(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Outermost, around the middlewares the blueprints put in front of Flask (redirects,
+    postbacks), so that they see the client's address and scheme too."""
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
+
+
+def request_id_of(incoming: str) -> str:
+    """The request's id: the caller's ``X-Request-ID`` when it looks like one, else new."""
+    return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def standard_headers(config: Mapping[str, Any], request_id: str) -> dict[str, str]:
+    """The headers every response carries (the middlewares' answers too)."""
+    headers = {
+        "X-Request-ID": request_id,
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "same-origin",
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    }
+    if config["SESSION_COOKIE_SECURE"]:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    return headers
 
 
 def _configure_security(app: Flask) -> None:
@@ -85,11 +115,6 @@ def _configure_security(app: Flask) -> None:
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead
         MAX_CONTENT_LENGTH=256 * 1024 * 1024,
     )
-    proxies = app.config["TRUSTED_PROXIES"]
-    if proxies:
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
-        )
 
 
 def _configure_i18n(app: Flask) -> None:
@@ -105,22 +130,14 @@ def _configure_i18n(app: Flask) -> None:
 def _configure_requests(app: Flask) -> None:
     @app.before_request
     def assign_request_id() -> None:
-        incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = request_id_of(request.headers.get("X-Request-ID", ""))
         g.request_id = request_id
         g.request_id_token = current_request_id.set(request_id)
 
     @app.after_request
     def add_headers(response: Response) -> Response:
-        response.headers.setdefault("X-Request-ID", g.get("request_id", ""))
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        if app.config["SESSION_COOKIE_SECURE"]:
-            response.headers.setdefault(
-                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
-            )
+        for name, value in standard_headers(app.config, g.get("request_id", "")).items():
+            response.headers.setdefault(name, value)
         return response
 
     @app.teardown_request

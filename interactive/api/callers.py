@@ -26,6 +26,9 @@ from interactive.web.models import ROLE_PERMISSIONS, ApiKey, Permission, Role
 TTL_S = 60.0
 MAX_REMEMBERED = 10_000
 RATE_WINDOW_S = 60
+#: Where a middleware that already counted the request leaves ``(caller, count)`` for
+#: the view (``interactive.api.conversions``), so that it is counted once.
+COUNTED_KEY = "interactive.api.counted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +49,13 @@ class Caller:
 
 
 @dataclass(frozen=True, slots=True)
-class _Remembered:
+class Remembered:
     caller: Caller
     generation: bytes | None
     until: float
 
 
-_remembered: dict[str, _Remembered] = {}
+_remembered: dict[str, Remembered] = {}
 _lock = threading.Lock()
 
 
@@ -60,12 +63,24 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def rate_key(caller_id: int, now: float) -> str:
+    """The counter of the key's requests in the window of ``now``."""
+    return key("api", "rate", caller_id, int(now // RATE_WINDOW_S))
+
+
+def remembered(token: str) -> Remembered | None:
+    """The caller of a token verified in this process and not yet due to be verified
+    again, with the generation it was verified under; None otherwise."""
+    known = _remembered.get(_digest(token))
+    return known if known is not None and known.until > time.monotonic() else None
+
+
 def _count_use(
     client: redis.Redis, caller: Caller, *, generation: bool
 ) -> tuple[bytes | None, int]:
     """Note the key's use and count it in this minute's window (one round trip); with
     ``generation``, read the key set's generation too."""
-    counter = key("api", "rate", caller.id, int(time.time() // RATE_WINDOW_S))
+    counter = rate_key(caller.id, time.time())
     pipe = client.pipeline(transaction=False)
     if generation:
         pipe.get(key(*service.API_KEYS_GENERATION))
@@ -87,7 +102,7 @@ def _verify(client: redis.Redis, token: str, digest: str) -> Caller | None:
     with _lock:
         if len(_remembered) >= MAX_REMEMBERED:
             _remembered.clear()
-        _remembered[digest] = _Remembered(caller, generation, time.monotonic() + TTL_S)
+        _remembered[digest] = Remembered(caller, generation, time.monotonic() + TTL_S)
     return caller
 
 
@@ -96,8 +111,8 @@ def authenticate(token: str) -> tuple[Caller | None, int]:
     made in this minute's window, this one included (0 when unknown)."""
     client = get_redis()
     digest = _digest(token)
-    known = _remembered.get(digest)
-    if known is not None and known.until > time.monotonic():
+    known = remembered(token)
+    if known is not None:
         generation, count = _count_use(client, known.caller, generation=True)
         if generation == known.generation:
             return known.caller, count

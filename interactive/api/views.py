@@ -72,7 +72,8 @@ def _authenticate() -> Caller:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "Send an API key as 'Authorization: Bearer <key>'.")
-    caller, count = callers.authenticate(token.strip())
+    counted = request.environ.get(callers.COUNTED_KEY)
+    caller, count = counted if counted is not None else callers.authenticate(token.strip())
     if caller is None:
         raise ApiError(401, "The API key is unknown or revoked.")
     limit = current_app.config["API_RATE_LIMIT_PER_MINUTE"]

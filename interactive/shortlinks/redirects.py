@@ -43,7 +43,6 @@ import sqlalchemy as sa
 from flask import Flask, Response, abort, current_app, request
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import TooManyRequests
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from interactive.redis_store import get_redis, key
 from interactive.shortlinks import clicks, codec
@@ -268,13 +267,9 @@ _CODE_PATH = re.compile(rf"/{codec.CODE_PATTERN}")
 
 
 def install(app: Flask) -> None:
-    """Put the middleware in front of the app, inside ProxyFix when there is one (so that
-    ``REMOTE_ADDR`` is the client's address)."""
-    outer = app.wsgi_app
-    if isinstance(outer, ProxyFix):
-        outer.app = ShortLinkMiddleware(app, outer.app)
-    else:
-        app.wsgi_app = ShortLinkMiddleware(app, outer)  # type: ignore[method-assign]
+    """Put the middleware in front of the app (``create_app`` puts ProxyFix around it, so
+    that ``REMOTE_ADDR`` is the client's address)."""
+    app.wsgi_app = ShortLinkMiddleware(app, app.wsgi_app)  # type: ignore[method-assign]
 
 
 def follow(code: str) -> Response:

@@ -41,6 +41,8 @@ EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2
 API_KEY_PREFIX = "ik_"
 # Moved on by every revocation: processes that remember verified keys verify them again.
 API_KEYS_GENERATION = ("api_keys", "generation")
+# A hash of key id → last use (ISO 8601), written to SQL by ``flush_api_key_usage``.
+API_KEY_LAST_USED = "api_key_last_used"
 
 
 class ServiceError(Exception):
@@ -310,15 +312,15 @@ def note_api_key_use(api_key_id: int, pipe: redis.client.Pipeline | None = None)
     """Remember when a key was last used, in Redis (in ``pipe`` when given): no SQL write
     per API request; the scheduler's flush job writes these in one batch."""
     target = pipe if pipe is not None else get_redis()
-    target.hset(key("api_key_last_used"), str(api_key_id), utcnow().isoformat())
+    target.hset(key(API_KEY_LAST_USED), str(api_key_id), utcnow().isoformat())
 
 
 def flush_api_key_usage(session: Session) -> int:
     """Write buffered last-used times to the database (flushes); returns keys updated.
     Safe to run twice: only later times overwrite."""
     client = get_redis()
-    buffer_key = key("api_key_last_used")
-    processing_key = key("api_key_last_used", "processing")
+    buffer_key = key(API_KEY_LAST_USED)
+    processing_key = key(API_KEY_LAST_USED, "processing")
     # A batch left by a crashed run goes first; new uses wait for the next run.
     if not client.exists(processing_key) and client.exists(buffer_key):
         client.rename(buffer_key, processing_key)

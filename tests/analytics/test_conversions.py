@@ -14,13 +14,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, request_started
 from sqlalchemy.orm import Session
 
 from interactive.analytics import buffer
 from interactive.analytics import service as analytics
 from interactive.analytics.models import Conversion, ConversionSource
 from interactive.analytics.views import GIF
+from interactive.api import callers
 from interactive.api.conversions import conversion_out, signature
 from interactive.contacts.models import Contact
 from interactive.db import db, utcnow
@@ -28,7 +29,8 @@ from interactive.outbound.models import Message, PartState, Traffic
 from interactive.redis_store import get_redis
 from interactive.shortlinks import codec
 from interactive.shortlinks.models import Click, ClickKind, Link
-from interactive.web.models import Role
+from interactive.web import service
+from interactive.web.models import ApiKey, Role
 from tests.conftest import make_api_key
 
 URL = "/api/v1/conversions"
@@ -368,6 +370,141 @@ def test_the_key_needs_the_analytics_permission(client: Any, ctx: Session) -> No
     assert post(client, viewer, BODY).status_code == 403
     unsigned = client.post(URL, json=BODY)
     assert unsigned.status_code == 401
+
+
+# --- the middleware -----------------------------------------------------------------------
+
+
+class Views:
+    """Counts the requests Flask dispatched (the middleware's answers are not among them)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.count = 0
+
+    def __enter__(self) -> Views:
+        request_started.connect(self._started, self.app)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        request_started.disconnect(self._started, self.app)
+
+    def _started(self, _sender: Any, **_extra: Any) -> None:
+        self.count += 1
+
+
+def _rate_count(ctx: Session, api_key: str) -> int:
+    key_id = ctx.scalar(sa.select(ApiKey.id).where(ApiKey.name == "shop"))
+    assert key_id is not None
+    raw = get_redis().get(callers.rate_key(key_id, time.time()))
+    return int(raw or 0)
+
+
+def _comparable(response: Any, order_id: str) -> tuple[Any, ...]:
+    # Flask's answer says it varies by cookie (the session was looked at); no API answer
+    # depends on one.
+    headers = {k: v for k, v in response.headers.items() if k not in ("X-Request-ID", "Vary")}
+    body = response.get_data()
+    return (
+        response.status_code,
+        headers,
+        body.replace(order_id.encode(), b"*") if order_id else body,
+    )
+
+
+def test_a_remembered_key_is_answered_before_flask_alike(
+    app: Flask, client: Any, ctx: Session, api_key: str, sent: Sent
+) -> None:
+    with Views(app) as views:
+        first = post(client, api_key, {**BODY, "order_id": "o-1"})
+        assert views.count == 1  # the key is verified by the view, then remembered
+        fast = post(client, api_key, {**BODY, "order_id": "o-2"})
+        assert views.count == 1
+        callers.forget_all()
+        slow = post(client, api_key, {**BODY, "order_id": "o-3"})
+        assert views.count == 2
+        echoed = post(
+            client, api_key, {**BODY, "order_id": "o-4"}, headers={"X-Request-ID": "shop-req-1234"}
+        )
+        assert views.count == 2
+    assert _comparable(fast, "o-2") == _comparable(slow, "o-3")
+    assert fast.json == {"status": "accepted", "idempotency_key": "order:o-2", "conversion": None}
+    assert first.status_code == 202 and len(fast.headers["X-Request-ID"]) == 32
+    assert echoed.headers["X-Request-ID"] == "shop-req-1234"
+    assert _rate_count(ctx, api_key) == 4
+    assert drain() == 4
+    assert [r.order_id for r in _rows(ctx)] == ["o-1", "o-2", "o-3", "o-4"]
+    last_used = get_redis().hgetall(f"{app.config['REDIS_PREFIX']}:{service.API_KEY_LAST_USED}")
+    assert len(last_used) == 1
+
+
+def test_what_the_middleware_counted_or_found_is_not_done_again(
+    app: Flask, client: Any, ctx: Session, api_key: str, sent: Sent
+) -> None:
+    body = {"event": "signup", "order_id": "o-5", "message_id": sent.message.id}
+    assert post(client, api_key, body).status_code == 202
+    with Views(app) as views:
+        replay = post(client, api_key, body)
+        assert drain() == 1
+        stored_replay = post(client, api_key, body)
+        assert views.count == 0
+    assert replay.status_code == 200 and replay.json["conversion"] is None
+    assert stored_replay.status_code == 200
+    assert stored_replay.json["conversion"]["order_id"] == "o-5"
+    callers.forget_all()
+    assert _comparable(post(client, api_key, body), "") == _comparable(stored_replay, "")
+    assert _rate_count(ctx, api_key) == 4
+
+    limit, app.config["API_RATE_LIMIT_PER_MINUTE"] = app.config["API_RATE_LIMIT_PER_MINUTE"], 4
+    try:
+        limited = post(client, api_key, {**BODY, "order_id": "o-6"})
+    finally:
+        app.config["API_RATE_LIMIT_PER_MINUTE"] = limit
+    assert limited.status_code == 429 and limited.json["error"]["code"] == "rate_limited"
+    assert int(limited.headers["Retry-After"]) <= 60
+    assert _rate_count(ctx, api_key) == 5
+    assert drain() == 0  # refused, not queued
+
+
+def test_a_revoked_key_is_refused_at_once(
+    app: Flask, client: Any, ctx: Session, api_key: str
+) -> None:
+    assert post(client, api_key, {**BODY, "order_id": "o-7"}).status_code == 202
+    session = db.session()
+    key_row = session.scalar(sa.select(ApiKey).where(ApiKey.name == "shop"))
+    assert key_row is not None
+    service.revoke_api_key(session, key_row)
+    session.commit()
+    refused = post(client, api_key, {**BODY, "order_id": "o-8"})
+    assert refused.status_code == 401
+    assert drain() == 1
+
+
+def test_a_remembered_key_gets_the_same_errors(client: Any, ctx: Session, api_key: str) -> None:
+    assert post(client, api_key, {**BODY, "order_id": "o-9"}).status_code == 202
+    stamp = str(int(time.time()))
+    raw = b'{"event": "purchase", '
+    broken = client.post(
+        URL,
+        data=raw,
+        content_type="application/json",
+        headers={
+            "Authorization": f"Bearer {api_key}",
+            "X-Interactive-Timestamp": stamp,
+            "X-Interactive-Signature": signature(api_key, stamp, raw),
+        },
+    )
+    assert broken.status_code == 400 and "not valid JSON" in broken.json["error"]["message"]
+    _refused(post(client, api_key, {"order_id": "o-10"}), 422, "validation_failed", "event")
+    _refused(
+        post(client, api_key, {**BODY, "order_id": "o-11"}, timestamp=int(time.time()) - 400),
+        401,
+        "timestamp_expired",
+        "X-Interactive-Timestamp",
+    )
+    query = client.post(f"{URL}?debug=1", json=BODY)
+    assert query.status_code == 422 and "debug" in query.json["error"]["message"]
+    assert drain() == 1
 
 
 # --- the pixel ------------------------------------------------------------------------------
