@@ -3,9 +3,9 @@
 analytics data set, from client processes on keep-alive connections; then SQL says whether
 every order was stored exactly once.
 
-    .venv/bin/python benchmarks/postbacks.py [--postbacks 20000] [--duplicates 0.1] \
-        [--database postgresql+psycopg://postgres@127.0.0.1:5432/interactive_bench] \
-        [--redis redis://127.0.0.1:6379/10]
+    .venv/bin/python benchmarks/postbacks.py [--postbacks 20000] [--rounds 3] \
+        [--duplicates 0.1] [--redis redis://127.0.0.1:6379/10] \
+        [--database postgresql+psycopg://postgres@127.0.0.1:5432/interactive_bench]
 
 Steps:
 
@@ -20,12 +20,15 @@ Steps:
 3. ``interactive web`` on 127.0.0.1 (``--web-workers`` × ``--web-threads``, the API rate
    limit lifted), and a drain process that runs ``analytics.buffer.drain`` every
    ``buffer.DRAIN_EVERY_S`` seconds, as the ``drain-conversions`` job does; a warm-up of
-   fresh orders first, then the measured run: ``--processes`` × ``--connections`` client
-   threads, each request signed when sent (HMAC-SHA256 of "timestamp.body" under the key).
-   Latency is from sending the request to reading the whole response.
+   fresh orders first, then ``--rounds`` measured rounds of ``--postbacks`` orders each:
+   ``--processes`` × ``--connections`` client threads on raw keep-alive sockets, each
+   request signed when sent (HMAC-SHA256 of "timestamp.body" under the key). Latency is
+   from sending the request to reading the whole response. A round starts once the one
+   before is all in SQL.
 4. Every order id must be stored once: stored conversions = unique order ids, no more, no
    fewer; the first of each answered 202, its replays 200. The stored rate is the orders
-   over the time from the first request to the last order in SQL.
+   over the time from the first request to the last order in SQL. The rounds' median is
+   printed last: on a machine shared with its neighbours one round can be a third off.
 
 The run's conversions, its API key and its Redis keys are removed at the end (``--keep``
 keeps the conversions).
@@ -434,7 +437,8 @@ def report(
     stored: tuple[int, int, int],
     server_cpu: float,
     all_stored_at: float,
-) -> None:
+) -> tuple[float, float, bool]:
+    """Print a round's figures; returns (accepted/s, requests/s, exactly once)."""
     seconds = load.finished - load.started
     ordered = sorted(load.latencies_ms)
     answered = len(ordered)
@@ -467,6 +471,7 @@ def report(
     )
     ok = rows == distinct == unique and created == unique and load.statuses.get(200, 0) == replays
     print("exactly once: yes" if ok else "exactly once: NO")
+    return created / seconds, answered / seconds, ok
 
 
 def main() -> None:
@@ -508,10 +513,11 @@ def main() -> None:
             api_key, key_id = _make_key(db.session())
         with engine.connect() as connection:
             secret = settings["SHORTLINK_SECRET"]
-            bodies = make_bodies(connection, args.postbacks, f"{run}m", secret)
+            rounds = [
+                make_bodies(connection, args.postbacks, f"{run}m{r}-", secret)
+                for r in range(args.rounds)
+            ]
             warm = make_bodies(connection, args.warmup, f"{run}w", secret)
-        requests = with_replays(bodies, args.duplicates)
-        replays = len(requests) - len(bodies)
 
         port = free_port()
         process = start_web(env, port)
@@ -525,17 +531,28 @@ def main() -> None:
             f"{sa.engine.make_url(args.database).database}"
         )
         drive(port, api_key, warm, args.processes, args.connections)
-        cpu_before = server_cpu_s(process.pid)
-        load = drive(port, api_key, requests, args.processes, args.connections)
-        server_cpu = server_cpu_s(process.pid) - cpu_before
-        all_stored_at = wait_stored(engine, f"{run}m", len(bodies))
-        drain_cpu = server_cpu_s(drainer.pid)
+        figures = []
+        for r, bodies in enumerate(rounds):
+            requests = with_replays(bodies, args.duplicates)
+            replays = len(requests) - len(bodies)
+            cpu_before, drain_before = server_cpu_s(process.pid), server_cpu_s(drainer.pid)
+            load = drive(port, api_key, requests, args.processes, args.connections)
+            server_cpu = server_cpu_s(process.pid) - cpu_before
+            all_stored_at = wait_stored(engine, f"{run}m{r}-", len(bodies))
+            with engine.connect() as connection:
+                stored = _stored(connection, f"{run}m{r}-")
+            print(f"\nround {r + 1} of {len(rounds)}:", end="")
+            figures.append(report(load, len(bodies), replays, stored, server_cpu, all_stored_at))
+            print(f"CPU seconds: drain process {server_cpu_s(drainer.pid) - drain_before:.1f}")
         stop.set()
         drainer.join(timeout=30)
-        with engine.connect() as connection:
-            stored = _stored(connection, f"{run}m")
-        report(load, len(bodies), replays, stored, server_cpu, all_stored_at)
-        print(f"CPU seconds: drain process {drain_cpu:.1f} (warm-up included)")
+        accepted = sorted(f[0] for f in figures)
+        print(
+            f"\naccepted/s by round: {', '.join(f'{f[0]:,.0f}' for f in figures)}; "
+            f"median {statistics.median(accepted):,.0f}; requests/s median "
+            f"{statistics.median(f[1] for f in figures):,.0f}; exactly once in every round: "
+            f"{'yes' if all(f[2] for f in figures) else 'NO'}"
+        )
     finally:
         if drainer is not None and drainer.is_alive():
             drainer.terminate()
@@ -574,6 +591,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--postbacks", type=int, default=20_000, help="unique orders sent")
     parser.add_argument("--duplicates", type=float, default=0.1, help="share sent again")
     parser.add_argument("--warmup", type=int, default=500, help="orders sent before measuring")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds of --postbacks")
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--connections", type=int, default=4, help="connections per process")
     parser.add_argument("--web-workers", type=int, default=2)

@@ -32,6 +32,7 @@ conversion (``click_token``) for tracing.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import logging
@@ -61,6 +62,9 @@ PHONE_CANDIDATES = 50
 CLOCK_SKEW = timedelta(minutes=5)
 STREAM_SCAN_LIMIT = 10_000
 STREAM_PAGE = 500
+# A batch's conversions that happened before their link's (or message's) last click need
+# an earlier click: the clicks of such a link are read whole when it has at most this many.
+HISTORY_LIMIT = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,13 +204,24 @@ def _valid_id(value: int | None) -> bool:
     return value is not None and 0 < value < 2**63
 
 
+def _before(last: datetime | tuple[int, datetime] | None, occurred_at: datetime) -> bool:
+    """Whether a conversion at ``occurred_at`` came before the last click ``last`` (a time,
+    or a message's (link id, time)) and so needs an earlier one."""
+    if isinstance(last, tuple):
+        last = last[1]
+    return last is not None and last > occurred_at + CLOCK_SKEW
+
+
 class Facts:
     """The rows attribution reads, kept once read: a batch's at once (:meth:`prefetch`),
     else each when first asked for. Last clicks are prefetched up to the batch's latest
-    conversion; a conversion that happened before such a click asks SQL itself."""
+    conversion, and for a conversion that happened before such a click, the link's or
+    message's clicks up to then (when there are at most ``HISTORY_LIMIT``); past that, a
+    conversion asks SQL itself."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, history_limit: int = HISTORY_LIMIT) -> None:
         self.session = session
+        self.history_limit = history_limit
         self._links: dict[int, Link | None] = {}
         self._messages: dict[int, Message | None] = {}
         self._windows: dict[int | None, timedelta] = {None: ATTRIBUTION_WINDOW}
@@ -215,6 +230,10 @@ class Facts:
         self._link_clicks: dict[int, datetime | None] = {}
         # message id → (link id, time) of the last click on its links up to ``_bound``
         self._message_clicks: dict[int, tuple[int, datetime] | None] = {}
+        # link id → the times of its clicks up to ``_bound``, in order
+        self._link_history: dict[int, list[datetime]] = {}
+        # message id → (time, click id, link id) of the clicks on its links, in order
+        self._message_history: dict[int, list[tuple[datetime, int, int]]] = {}
         self._histories: dict[int, _History] = {}
 
     def link(self, link_id: int) -> Link | None:
@@ -260,6 +279,10 @@ class Facts:
             cached = self._link_clicks[link_id]
             if cached is None or cached <= occurred_at + CLOCK_SKEW:
                 return cached
+            times = self._link_history.get(link_id)
+            if times is not None:
+                n = bisect.bisect_right(times, occurred_at + CLOCK_SKEW)
+                return times[n - 1] if n else None
         row = _last_click(self.session, Click.link_id == link_id, occurred_at)
         return row[1] if row is not None else None
 
@@ -271,6 +294,11 @@ class Facts:
             cached = self._message_clicks[message_id]
             if cached is None or cached[1] <= occurred_at + CLOCK_SKEW:
                 return cached
+            history = self._message_history.get(message_id)
+            if history is not None:
+                limit = occurred_at + CLOCK_SKEW
+                n = bisect.bisect_right(history, limit, key=lambda click: click[0])
+                return (history[n - 1][2], history[n - 1][0]) if n else None
         links = sa.select(Link.id).where(Link.message_id == message_id)
         row = _last_click(self.session, Click.link_id.in_(links), occurred_at)
         return (row[0], row[1]) if row is not None else None
@@ -280,18 +308,20 @@ class Facts:
         occurred: Iterable[datetime],
         *,
         link_ids: Iterable[int] = (),
-        clicked_link_ids: Iterable[int] = (),
-        message_ids: Iterable[int] = (),
+        clicked_links: Iterable[tuple[int, datetime]] = (),
+        messages: Iterable[tuple[int, datetime]] = (),
     ) -> None:
-        """Read the links, messages, windows and last clicks a batch needs: ``link_ids``
-        (clicked links), ``clicked_link_ids`` (links named by code: their last clicks
-        too) and ``message_ids``, for conversions that happened at ``occurred``."""
+        """Read the links, messages, windows and last clicks a batch needs, for
+        conversions that happened at ``occurred``: ``link_ids`` (clicked links),
+        ``clicked_links`` (links named by code, and when: their last clicks too) and
+        ``messages`` (message ids, and when)."""
         moments = list(occurred)
         if not moments:
             return
-        message_ids = list(message_ids)
+        clicked_links, messages = list(clicked_links), list(messages)
+        message_ids = [i for i, _ in messages]
         bound = max(moments) + CLOCK_SKEW
-        by_code = sorted({i for i in clicked_link_ids if _valid_id(i)})
+        by_code = sorted({i for i, _ in clicked_links if _valid_id(i)})
         wanted_links = [i for i in (*link_ids, *by_code) if _valid_id(i)]
         wanted_messages = [i for i in message_ids if _valid_id(i)]
         self._load(Link, self._links, wanted_links)
@@ -301,31 +331,91 @@ class Facts:
             + [m.campaign_id for m in self._messages.values() if m is not None]
         )
         self._bound = bound
-        self._link_clicks = {}
-        for chunk in _chunks(by_code):
+        self._prefetch_link_clicks(by_code, clicked_links)
+        self._prefetch_message_clicks(messages)
+
+    def _prefetch_link_clicks(
+        self, link_ids: Sequence[int], wanted: Sequence[tuple[int, datetime]]
+    ) -> None:
+        assert self._bound is not None
+        bound = self._bound
+        self._link_clicks, self._link_history = {}, {}
+        counts: dict[int, int] = {}
+        for chunk in _chunks(link_ids):
             rows = self.session.execute(
-                sa.select(Click.link_id, sa.func.max(Click.clicked_at))
+                sa.select(Click.link_id, sa.func.max(Click.clicked_at), sa.func.count())
                 .where(_among(self.session, Click.link_id, chunk), Click.clicked_at <= bound)
                 .group_by(Click.link_id)
             )
             self._link_clicks.update({i: None for i in chunk})
-            self._link_clicks.update({link_id: clicked_at for link_id, clicked_at in rows})
-        self._message_clicks = {}
-        for chunk in _chunks(sorted(set(message_ids) & self._messages.keys())):
+            for link_id, clicked_at, count in rows:
+                self._link_clicks[link_id] = clicked_at
+                counts[link_id] = count
+        earlier = sorted(
+            {
+                link_id
+                for link_id, at in wanted
+                if _before(self._link_clicks.get(link_id), at)
+                and counts.get(link_id, 0) <= self.history_limit
+            }
+        )
+        for chunk in _chunks(earlier):
+            history: dict[int, list[datetime]] = {i: [] for i in chunk}
+            for link_id, clicked_at in self.session.execute(
+                sa.select(Click.link_id, Click.clicked_at).where(
+                    _among(self.session, Click.link_id, chunk), Click.clicked_at <= bound
+                )
+            ):
+                history[link_id].append(clicked_at)
+            for times in history.values():
+                times.sort()
+            self._link_history.update(history)
+
+    def _prefetch_message_clicks(self, wanted: Sequence[tuple[int, datetime]]) -> None:
+        assert self._bound is not None
+        bound = self._bound
+        self._message_clicks, self._message_history = {}, {}
+        counts: dict[int, int] = {}
+        message_ids = sorted({i for i, _ in wanted} & self._messages.keys())
+        for chunk in _chunks(message_ids):
             message_rows = self.session.execute(
-                sa.select(Link.message_id, Click.link_id, sa.func.max(Click.clicked_at))
+                sa.select(
+                    Link.message_id, Click.link_id, sa.func.max(Click.clicked_at), sa.func.count()
+                )
                 .select_from(Click)
                 .join(Link, Link.id == Click.link_id)
                 .where(_among(self.session, Link.message_id, chunk), Click.clicked_at <= bound)
                 .group_by(Link.message_id, Click.link_id)
             )
             self._message_clicks.update({i: None for i in chunk})
-            for message_id, link_id, clicked_at in message_rows:
+            for message_id, link_id, clicked_at, count in message_rows:
                 if message_id is None:
                     continue
+                counts[message_id] = counts.get(message_id, 0) + count
                 known = self._message_clicks.get(message_id)
                 if known is None or (clicked_at, link_id) > (known[1], known[0]):
                     self._message_clicks[message_id] = (link_id, clicked_at)
+        earlier = sorted(
+            {
+                message_id
+                for message_id, at in wanted
+                if _before(self._message_clicks.get(message_id), at)
+                and counts.get(message_id, 0) <= self.history_limit
+            }
+        )
+        for chunk in _chunks(earlier):
+            history: dict[int, list[tuple[datetime, int, int]]] = {i: [] for i in chunk}
+            for message_id, clicked_at, click_id, link_id in self.session.execute(
+                sa.select(Link.message_id, Click.clicked_at, Click.id, Click.link_id)
+                .select_from(Click)
+                .join(Link, Link.id == Click.link_id)
+                .where(_among(self.session, Link.message_id, chunk), Click.clicked_at <= bound)
+            ):
+                if message_id is not None:
+                    history[message_id].append((clicked_at, click_id, link_id))
+            for clicks_of in history.values():
+                clicks_of.sort()
+            self._message_history.update(history)
 
     def history(self, contact_id: int, occurred_at: datetime) -> _History:
         """The contact's campaign clicks and messages a conversion at ``occurred_at``
@@ -551,20 +641,22 @@ def attribute_many(
     client: redis.Redis | None,
     stream: str,
     named: Sequence[Named],
+    *,
+    history_limit: int = HISTORY_LIMIT,
 ) -> list[Attribution]:
     """:func:`attribute` for a batch, in order; click tokens are found as by
     :func:`find_clicks` (SQL, then the click stream ``stream``)."""
     tokens = {n.token for n in named if n.token}
     found = find_clicks(session, client, stream, tokens) if tokens else {}
-    facts = Facts(session)
+    facts = Facts(session, history_limit)
     facts.prefetch_contacts(
         [(n.contact_id, n.occurred_at) for n in named if n.contact_id is not None]
     )
     facts.prefetch(
         (n.occurred_at for n in named),
         link_ids=[c.link_id for c in found.values()],
-        clicked_link_ids=[n.link[0] for n in named if n.link is not None],
-        message_ids=[n.message_id for n in named if n.message_id is not None],
+        clicked_links=[(n.link[0], n.occurred_at) for n in named if n.link is not None],
+        messages=[(n.message_id, n.occurred_at) for n in named if n.message_id is not None],
     )
     return [
         _attribute(

@@ -70,6 +70,7 @@ def test_a_batch_is_attributed_as_each_alone(app: Flask, ctx: Session) -> None:
         for n in named
     ]
     assert batch == alone
+    assert batch == attribution.attribute_many(ctx, None, "", named, history_limit=1)
     assert batch[0].link_id == sent.link.id and batch[1] == attribution.NONE
     assert batch[5].link_id == sent.link.id  # the message's last click
     assert batch[6].message_id == sent.message.id and batch[6].link_id is None
@@ -80,6 +81,41 @@ def test_a_batch_is_attributed_as_each_alone(app: Flask, ctx: Session) -> None:
     assert batch[14].link_id == sent.link.id and batch[14].campaign_id == 7
     assert batch[15].link_id is None and batch[15].message_id == later.message.id
     assert batch[16].link_id is None and batch[16].message_id == sent.message.id
+
+
+def test_conversions_before_the_last_click_cost_no_query_each(app: Flask, ctx: Session) -> None:
+    now = utcnow()
+    sent = _send(app, ctx, 7, now - timedelta(days=2))
+    _click(ctx, sent, "tokenBatch000001", now - timedelta(hours=4))
+    _click(ctx, sent, "tokenBatch000002", now - timedelta(hours=1))
+    link = (sent.link.id, sent.link.secret)
+
+    def batch(hours: list[float], limit: int = 200) -> tuple[list[attribution.Attribution], int]:
+        named = [attribution.Named(occurred_at=now, link=link)]
+        for h in hours:
+            at = now - timedelta(hours=h)
+            named += [
+                attribution.Named(occurred_at=at, link=link),
+                attribution.Named(occurred_at=at, message_id=sent.message.id),
+            ]
+        statements = []
+        engine = ctx.get_bind()
+        listen = lambda *args: statements.append(args[2])  # noqa: E731
+        sa.event.listen(engine, "before_cursor_execute", listen)
+        try:
+            out = attribution.attribute_many(ctx, None, "", named, history_limit=limit)
+            return out, sum(1 for text in statements if text.startswith("SELECT"))
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", listen)
+
+    one, few = batch([3])
+    many, more = batch([3, 2.5, 2, 4.5, 30, 1.5, 3.5])
+    assert few == more
+    assert many == batch([3, 2.5, 2, 4.5, 30, 1.5, 3.5], limit=0)[0]  # each asks SQL
+    assert one[1].link_id == one[2].link_id == sent.link.id
+    # Before every click: the link from its creation, the message from its sending.
+    assert many[9].link_id == sent.link.id
+    assert many[10].message_id == sent.message.id and many[10].link_id is None
 
 
 def test_tokens_still_in_the_click_stream_are_found_in_one_scan(
