@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 from interactive.api import schemas
 from interactive.api.callers import Caller
 from interactive.api.errors import ApiError
-from interactive.api.views import MAX_ID, QUERY_PARAMETERS, api_key_required, bp, parse_body
+from interactive.api.views import (
+    MAX_ID,
+    QUERY_PARAMETERS,
+    api_key_required,
+    bp,
+    json_body,
+    parse_body,
+)
 from interactive.contacts import bulk, consent, phones, registry, suppression
 from interactive.contacts.models import (
     Actor,
@@ -100,11 +107,7 @@ def _item_input(model: schemas.ContactIn) -> bulk.ItemInput:
 @bp.route("/contacts/bulk", methods=["POST"])
 @api_key_required(Permission.AUDIENCES)
 def bulk_upsert_contacts() -> Response:
-    if not request.is_json:
-        raise ApiError(415, "Send a JSON body with 'Content-Type: application/json'.")
-    payload = request.get_json(silent=True)
-    if payload is None:
-        raise ApiError(400, "The body is not valid JSON.")
+    payload = json_body()
     if not isinstance(payload, dict) or not isinstance(payload.get("items"), list):
         raise ApiError(
             422,

@@ -313,7 +313,7 @@ class PostbackMiddleware:
             )
             parsed = schemas.ConversionIn.model_validate(json.loads(body))
             pending = pending_of(parsed, config)
-        except (ApiError, ValueError, ValidationError):
+        except (ApiError, ValueError, ValidationError, RecursionError):
             return None  # the view says what is wrong
         caller = known.caller
         client: redis.Redis = get_redis()

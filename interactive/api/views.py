@@ -87,12 +87,21 @@ def _authenticate() -> Caller:
     return caller
 
 
-def parse_body(model: type[M]) -> M:
+def json_body() -> Any:
+    """The request's JSON body; 415 when it is not JSON, 400 when it does not parse."""
     if not request.is_json:
         raise ApiError(415, "Send a JSON body with 'Content-Type: application/json'.")
-    payload = request.get_json(silent=True)
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser goes
+        payload = None
     if payload is None:
         raise ApiError(400, "The body is not valid JSON.")
+    return payload
+
+
+def parse_body(model: type[M]) -> M:
+    payload = json_body()
     try:
         return model.model_validate(payload)
     except ValidationError as exc:

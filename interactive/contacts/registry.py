@@ -400,6 +400,8 @@ def _parse_json_changes(
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         return [], [ChangeError(f"not valid JSON ({exc.msg})", line=exc.lineno)]
+    except RecursionError:
+        return [], [ChangeError("not valid JSON (nested too deeply)", line=1)]
     items = document.get("list") if isinstance(document, dict) else document
     if not isinstance(items, list):
         return [], [ChangeError('expected a list or {"list": [...]}', line=1)]

@@ -419,7 +419,7 @@ def segment_edit(segment_id: int | None = None) -> ResponseReturnValue:
     elif form.validate_on_submit():
         try:
             checked = segments.validate(session, json.loads(form.definition.data or ""))
-        except (ValueError, SegmentError) as exc:
+        except (ValueError, RecursionError, SegmentError) as exc:
             form.definition.errors = [*form.definition.errors, str(getattr(exc, "message", exc))]
         else:
             taken = session.scalar(
@@ -475,6 +475,6 @@ def segment_count() -> ResponseReturnValue:
         total = segments.count(session, definition)
     except SegmentError as exc:
         return jsonify(error=str(exc.message), index=exc.index), 400
-    except ValueError:
+    except (ValueError, RecursionError):
         return jsonify(error=_("The definition is not valid JSON.")), 400
     return jsonify(count=total)

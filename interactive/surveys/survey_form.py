@@ -105,7 +105,7 @@ def to_input(form: SurveyForm) -> SurveyInput:
     JSON (the service checks the rest)."""
     try:
         questions = json.loads(form.questions.data or "[]")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise SurveyError(_("The questions are not valid JSON: %(error)s", error=str(exc))) from exc
     settings: dict[str, Any] = {
         "traffic": Traffic(form.traffic.data or Traffic.INFORMATIONAL.value),

@@ -155,6 +155,9 @@ def test_segment_builder_count_and_save(
     bad = {"conditions": [{"kind": "attribute", "key": "shoe", "op": "=", "value": 1}]}
     response = client.get("/contacts/segments/count", query_string={"definition": json.dumps(bad)})
     assert response.status_code == 400 and "unknown attribute" in response.get_json()["error"]
+    deep = "[" * 2000 + "]" * 2000
+    response = client.get("/contacts/segments/count", query_string={"definition": deep})
+    assert response.status_code == 400 and "not valid JSON" in response.get_json()["error"]
     clicked = {"conditions": [{"kind": "clicked", "days": 30}]}
     response = client.get(
         "/contacts/segments/count", query_string={"definition": json.dumps(clicked)}

@@ -271,6 +271,8 @@ def test_parse_changes_survives_broken_json():
     changes, errors = parse_changes(b'{"list": [', "changes.json")
     assert changes == []
     assert len(errors) == 1 and "not valid JSON" in errors[0].reason
+    changes, errors = parse_changes(b"[" * 100_000 + b"]" * 100_000, "deep.json")
+    assert changes == [] and "nested too deeply" in errors[0].reason
 
 
 def test_parse_changes_reads_the_daily_change_file_with_bom_and_semicolons():
