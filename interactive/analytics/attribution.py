@@ -36,7 +36,7 @@ import bisect
 import itertools
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -351,15 +351,7 @@ class Facts:
             for link_id, clicked_at, count in rows:
                 self._link_clicks[link_id] = clicked_at
                 counts[link_id] = count
-        earlier = sorted(
-            {
-                link_id
-                for link_id, at in wanted
-                if _before(self._link_clicks.get(link_id), at)
-                and counts.get(link_id, 0) <= self.history_limit
-            }
-        )
-        for chunk in _chunks(earlier):
+        for chunk in _chunks(self._earlier(wanted, self._link_clicks, counts)):
             history: dict[int, list[datetime]] = {i: [] for i in chunk}
             for link_id, clicked_at in self.session.execute(
                 sa.select(Click.link_id, Click.clicked_at).where(
@@ -370,6 +362,22 @@ class Facts:
             for times in history.values():
                 times.sort()
             self._link_history.update(history)
+
+    def _earlier(
+        self,
+        wanted: Sequence[tuple[int, datetime]],
+        last: Mapping[int, datetime | tuple[int, datetime] | None],
+        counts: Mapping[int, int],
+    ) -> list[int]:
+        """The links or messages with a conversion before their last click, whose clicks
+        are few enough to read whole."""
+        return sorted(
+            {
+                i
+                for i, at in wanted
+                if _before(last.get(i), at) and counts.get(i, 0) <= self.history_limit
+            }
+        )
 
     def _prefetch_message_clicks(self, wanted: Sequence[tuple[int, datetime]]) -> None:
         assert self._bound is not None
@@ -395,15 +403,7 @@ class Facts:
                 known = self._message_clicks.get(message_id)
                 if known is None or (clicked_at, link_id) > (known[1], known[0]):
                     self._message_clicks[message_id] = (link_id, clicked_at)
-        earlier = sorted(
-            {
-                message_id
-                for message_id, at in wanted
-                if _before(self._message_clicks.get(message_id), at)
-                and counts.get(message_id, 0) <= self.history_limit
-            }
-        )
-        for chunk in _chunks(earlier):
+        for chunk in _chunks(self._earlier(wanted, self._message_clicks, counts)):
             history: dict[int, list[tuple[datetime, int, int]]] = {i: [] for i in chunk}
             for message_id, clicked_at, click_id, link_id in self.session.execute(
                 sa.select(Link.message_id, Click.clicked_at, Click.id, Click.link_id)

@@ -482,31 +482,19 @@ def test_a_revoked_key_is_refused_at_once(
 
 def test_a_remembered_key_gets_the_same_errors(client: Any, ctx: Session, api_key: str) -> None:
     assert post(client, api_key, {**BODY, "order_id": "o-9"}).status_code == 202
-    stamp = str(int(time.time()))
-    raw = b'{"event": "purchase", '
-    broken = client.post(
-        URL,
-        data=raw,
-        content_type="application/json",
-        headers={
-            "Authorization": f"Bearer {api_key}",
-            "X-Interactive-Timestamp": stamp,
-            "X-Interactive-Signature": signature(api_key, stamp, raw),
-        },
-    )
-    assert broken.status_code == 400 and "not valid JSON" in broken.json["error"]["message"]
-    deep = b"[" * 10_000 + b"]" * 10_000
-    nested = client.post(
-        URL,
-        data=deep,
-        content_type="application/json",
-        headers={
-            "Authorization": f"Bearer {api_key}",
-            "X-Interactive-Timestamp": stamp,
-            "X-Interactive-Signature": signature(api_key, stamp, deep),
-        },
-    )
-    assert nested.status_code == 400 and "not valid JSON" in nested.json["error"]["message"]
+    for raw in (b'{"event": "purchase", ', b"[" * 10_000 + b"]" * 10_000):
+        stamp = str(int(time.time()))
+        broken = client.post(
+            URL,
+            data=raw,
+            content_type="application/json",
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "X-Interactive-Timestamp": stamp,
+                "X-Interactive-Signature": signature(api_key, stamp, raw),
+            },
+        )
+        assert broken.status_code == 400 and "not valid JSON" in broken.json["error"]["message"]
     _refused(post(client, api_key, {"order_id": "o-10"}), 422, "validation_failed", "event")
     _refused(
         post(client, api_key, {**BODY, "order_id": "o-11"}, timestamp=int(time.time()) - 400),
