@@ -342,13 +342,19 @@ class PostbackMiddleware:
             return None
         if outcome[0] == STALE:
             return None  # the view verifies the key again
+        # From here on the request is counted: the view, if it answers, counts it no more.
+        environ[callers.COUNTED_KEY] = (caller, int(outcome[1]))
         if outcome[0] == LIMITED:
-            environ[callers.COUNTED_KEY] = (caller, int(outcome[1]))
-            return None  # the view refuses it (429) without counting it again
+            return None  # the view refuses it (429)
         if outcome[0] == QUEUED:
             status, out = "202 ACCEPTED", answer("accepted", pending.idempotency_key, None)
         else:
-            status, out = "200 OK", replayed(pending.idempotency_key)
+            try:
+                status, out = "200 OK", replayed(pending.idempotency_key)
+            except sa.exc.SQLAlchemyError:
+                # The view looks it up again and answers the error as the API does.
+                log.warning("replay lookup failed; the view answers", exc_info=True)
+                return None
         # As ``jsonify`` writes it, without building a response object.
         compact = {"indent": 2} if self.app.debug else {"separators": (",", ":")}
         data = f"{self.app.json.dumps(out, **compact)}\n".encode()
