@@ -25,12 +25,16 @@ chunk of rows (50,000 by default):
    consent statements.
 
 Duplicates inside the file: the last row for a number wins; the others count as
-duplicates. Re-importing a file therefore changes nothing: all its rows are unchanged and
-no consent event is added.
+duplicates. A number whose rows fall in different chunks is written by each in turn, so a
+run keeps the file's SHA-256 and those numbers with the line of their last row
+(``repeated``); a later import of the same file, with the same mapping and options, skips
+their earlier rows. Re-importing a file therefore changes nothing: all its rows are
+unchanged and no consent event is added.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from contextlib import closing
 from dataclasses import dataclass
@@ -83,6 +87,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 50_000
+# Numbers in several chunks remembered per import at most (beyond: none are).
+MAX_REPEATED = 200_000
 CONSENT_SOURCES = (
     "HS_WEB",
     "HS_MESAJ",
@@ -185,6 +191,9 @@ def _run(session: Session, import_id: int, chunk_size: int) -> ImportStatus:
     types = dict(
         session.execute(sa.select(AttributeDefinition.key, AttributeDefinition.type)).all()
     )
+    record.file_sha256 = _sha256(Path(record.path))
+    superseded = _superseded(session, record)
+    session.commit()
     with readers.open_table(Path(record.path), record.filename) as table:
         plan = Plan.build(dict(record.mapping or {}), table.header, types, region)
         if plan.consent is not None and not options.get("brand_id"):
@@ -214,11 +223,14 @@ def _run(session: Session, import_id: int, chunk_size: int) -> ImportStatus:
             consent_at=record.created_at,
             chunk_size=chunk_size,
             postgresql=writer.postgresql,
+            superseded=superseded,
         )
         totals = Totals()
+        repeated = dict(superseded)
         status = ImportStatus.DONE
         with closing(writer), closing(batches(job, table, in_process=in_process)) as parsed:
             for batch in parsed:
+                repeated.update(batch.repeated)
                 _write_batch(session, writer, batch, totals)
                 _save(session, import_id, totals)
                 totals.consent_events += writer.committed()
@@ -230,8 +242,37 @@ def _run(session: Session, import_id: int, chunk_size: int) -> ImportStatus:
                     break
             # The statements of committed chunks are recorded, on a cancel too.
             totals.consent_events += writer.finish()
+            if status == ImportStatus.DONE and len(repeated) <= MAX_REPEATED:
+                record.repeated = {str(number): line for number, line in repeated.items()}
             _save(session, import_id, totals)
     return status
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _superseded(session: Session, record: ContactImport) -> dict[int, int]:
+    """What the last finished import of the same file, mapped the same way, found in more
+    than one chunk (number → the line of its last row); empty when there is none."""
+    earlier = session.scalars(
+        sa.select(ContactImport)
+        .where(
+            ContactImport.file_sha256 == record.file_sha256,
+            ContactImport.status == ImportStatus.DONE,
+            ContactImport.repeated.is_not(None),
+            ContactImport.id != record.id,
+        )
+        .order_by(ContactImport.id.desc())
+    )
+    for import_ in earlier:
+        if import_.mapping == record.mapping and import_.options == record.options:
+            return {int(number): int(line) for number, line in (import_.repeated or {}).items()}
+    return {}
 
 
 def _save(session: Session, import_id: int, totals: Totals) -> None:

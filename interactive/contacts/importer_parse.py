@@ -175,6 +175,9 @@ class Batch:
     rows: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     duplicates: int = 0
+    # Numbers (E.164 digits) accepted in an earlier chunk too → the line of their last row
+    # in this one.
+    repeated: dict[int, int] = field(default_factory=dict)
     staged: int = 0  # accepted rows, one per number
     fresh: int = 0  # of them, numbers not written by an earlier chunk of this file
     statements: int = 0  # of them, rows with a consent statement
@@ -218,8 +221,13 @@ class RowParser:
         erased: set[str],
         secret: str,
         consent_at: datetime,
+        superseded: dict[int, int] | None = None,
     ) -> None:
         self.plan = plan
+        # From an earlier import of the same file: numbers whose rows are in several chunks
+        # → the line of their last row. The rows before it are duplicates: written, they
+        # would first put back what that row replaced.
+        self.superseded = superseded or {}
         self.consent_at = consent_at
         self.import_id = import_id
         self.erased = erased
@@ -253,6 +261,7 @@ class RowParser:
         zone_of, country_of = phones.timezone_for, phones.country_of
         staged: dict[str, tuple[Any, ...]] = {}
         seen, default_at, erased = self.seen, self.consent_at, self.erased
+        superseded = self.superseded
         p, fn, ln = plan.phone, plan.first_name, plan.last_name
         default_deadline = _deadline(default_at)
         has_extra = self._has_extra
@@ -279,14 +288,20 @@ class RowParser:
             if (first and len(first) > 100) or (last and len(last) > 100):
                 self._reject(batch, line, fn if first and len(first) > 100 else ln, "too_long", "")
                 continue
+            number = int(e164[1:])
+            if superseded and superseded.get(number, 0) > line:
+                batch.duplicates += 1
+                continue
             previous = staged.pop(e164, None)  # the last row wins; keep file order for the rest
             if previous is not None:
                 batch.duplicates += 1
                 dup = previous[0]
             else:
-                dup = int(e164[1:]) in seen
+                dup = number in seen
                 if dup:
                     batch.duplicates += 1
+            if dup:
+                batch.repeated[number] = line
             zone = zone or zone_of(e164)
             if postgresql:
                 contact = "\t".join(

@@ -13,7 +13,7 @@ import logging
 import multiprocessing
 import queue
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
@@ -44,9 +44,12 @@ class ParseJob:
     consent_at: datetime
     chunk_size: int
     postgresql: bool
+    superseded: dict[int, int] = field(default_factory=dict)
 
     def parser(self) -> RowParser:
-        return RowParser(self.plan, self.import_id, self.erased, self.secret, self.consent_at)
+        return RowParser(
+            self.plan, self.import_id, self.erased, self.secret, self.consent_at, self.superseded
+        )
 
 
 def batches(

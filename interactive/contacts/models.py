@@ -278,6 +278,10 @@ class ContactImport(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     filename: Mapped[str] = mapped_column(sa.String(255))
     path: Mapped[str] = mapped_column(sa.String(1024))  # under the instance folder
+    # SHA-256 of the file, and the numbers its run found in more than one chunk → the line
+    # of their last row: an import of the same file again skips their earlier rows.
+    file_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    repeated: Mapped[dict[str, int] | None] = mapped_column(sa.JSON)
     status: Mapped[ImportStatus] = mapped_column(
         enum_by_value(ImportStatus, "import_status"), default=ImportStatus.UPLOADED
     )

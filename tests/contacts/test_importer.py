@@ -253,6 +253,43 @@ def test_reimport_changes_nothing_and_an_update_updates(
     assert (kept.first_name, kept.attributes["city"]) == ("Name4", "City")
 
 
+@pytest.mark.parametrize("chunk_size", [4, 100], ids=["chunks", "one chunk"])
+def test_a_number_in_several_chunks_is_not_rewritten_by_a_reimport(
+    ctx: Session, setup: dict[str, Any], tmp_path: Path, chunk_size: int
+) -> None:
+    rows = [f"0532 300 {n:04d},N{n},L,City,,ONAY\n" for n in range(12)]
+    rows[1] = "0532 399 0000,Early,L,Ankara,,ONAY\n"  # chunk 1 …
+    rows[10] = "0532 399 0000,Late,L,İzmir,,RET\n"  # … and chunk 3: the last row wins
+    path = tmp_path / "repeated.csv"
+    path.write_text(HEADER + "".join(rows), encoding="utf-8")
+    first = run(ctx, path, brand_id=setup["brand_id"], chunk_size=chunk_size)
+    assert (first.created, first.duplicates) == (11, 1)
+    repeated = contact(ctx, "+905323990000")
+    assert (repeated.first_name, repeated.attributes["city"]) == ("Late", "İzmir")
+    events = ctx.scalar(sa.select(sa.func.count()).select_from(ConsentEvent))
+    for _ in range(2):  # and a third time: what the second run used is kept
+        again = run(ctx, path, brand_id=setup["brand_id"], chunk_size=chunk_size)
+        assert counts(again) == {
+            "created": 0,
+            "updated": 0,
+            "unchanged": 11,
+            "rejected": 0,
+            "duplicates": 1,
+            "consent_events": 0,
+        }
+        assert ctx.scalar(sa.select(sa.func.count()).select_from(ConsentEvent)) == events
+        assert contact(ctx, "+905323990000").first_name == "Late"
+    if chunk_size == 4:
+        assert again.repeated == {"905323990000": 12}  # its line in the file
+    # Another file with the same rows in another order is a file of its own.
+    rows[1], rows[10] = rows[10], rows[1]
+    other = tmp_path / "other.csv"
+    other.write_text(HEADER + "".join(rows), encoding="utf-8")
+    swapped = run(ctx, other, brand_id=setup["brand_id"], chunk_size=chunk_size)
+    assert contact(ctx, "+905323990000").first_name == "Early"
+    assert swapped.file_sha256 != again.file_sha256
+
+
 def test_manual_time_zone_is_kept(ctx: Session, setup: dict[str, Any], tmp_path: Path) -> None:
     ctx.add(Contact(phone="+905321234567", time_zone="Europe/Berlin", time_zone_manual=True))
     ctx.commit()
