@@ -86,7 +86,8 @@ def request_id_of(incoming: str) -> str:
 
 
 def standard_headers(config: Mapping[str, Any], request_id: str) -> dict[str, str]:
-    """The headers every response carries (the middlewares' answers too)."""
+    """The headers every page and API answer carries, the postback middleware's too (a
+    redirect carries its own few)."""
     headers = {
         "X-Request-ID": request_id,
         "X-Content-Type-Options": "nosniff",
