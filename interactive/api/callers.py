@@ -71,7 +71,11 @@ def rate_key(caller_id: int, now: float) -> str:
 def remembered(token: str) -> Remembered | None:
     """The caller of a token verified in this process and not yet due to be verified
     again, with the generation it was verified under; None otherwise."""
-    known = _remembered.get(_digest(token))
+    return _remembered_by(_digest(token))
+
+
+def _remembered_by(digest: str) -> Remembered | None:
+    known = _remembered.get(digest)
     return known if known is not None and known.until > time.monotonic() else None
 
 
@@ -111,7 +115,7 @@ def authenticate(token: str) -> tuple[Caller | None, int]:
     made in this minute's window, this one included (0 when unknown)."""
     client = get_redis()
     digest = _digest(token)
-    known = remembered(token)
+    known = _remembered_by(digest)
     if known is not None:
         generation, count = _count_use(client, known.caller, generation=True)
         if generation == known.generation:

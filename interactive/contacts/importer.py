@@ -249,11 +249,8 @@ def _run(session: Session, import_id: int, chunk_size: int) -> ImportStatus:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as file:
-        while block := file.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _superseded(session: Session, record: ContactImport) -> dict[int, int]:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flask import Flask, request_started
 from sqlalchemy.orm import Session
 
-from interactive.analytics import buffer
+from interactive.analytics import attribution, buffer
 from interactive.analytics import service as analytics
 from interactive.analytics.models import Conversion, ConversionSource
 from interactive.analytics.views import GIF
@@ -283,6 +283,28 @@ def test_a_click_older_than_the_window_keeps_only_the_contact(
     )
     assert _attribution(out) == (old.contact.id, None, None, None, None)
     assert out["attributed"] is False
+
+
+@pytest.mark.parametrize(
+    ("after_click", "attributed"),
+    [
+        (timedelta(days=7), True),  # the window's last moment
+        (timedelta(days=7, seconds=1), False),
+        (-timedelta(minutes=5), True),  # the shop's clock behind ours by the skew
+        (-timedelta(minutes=5, seconds=1), False),
+    ],
+)
+def test_the_window_edges(
+    app: Flask, ctx: Session, after_click: timedelta, attributed: bool
+) -> None:
+    clicked_at = utcnow() - timedelta(days=8)
+    sent = _send(app, ctx, 7, clicked_at - timedelta(hours=1))
+    _click(ctx, sent, "tokenEdge0000001", clicked_at)
+    click = attribution.find_click(ctx, None, "", "tokenEdge0000001")
+    assert click is not None
+    result = attribution.attribute(ctx, clicked_at + after_click, click=click)
+    assert result.attributed is attributed
+    assert result.contact_id == sent.contact.id
 
 
 def test_an_unattributable_conversion_is_kept_and_counted(
