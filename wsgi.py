@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from interactive.app import create_app
+from interactive.app import create_app, freeze_startup_heap
 from interactive.config import ConfigError
 
 try:
@@ -13,3 +13,4 @@ try:
 except ConfigError as exc:
     sys.stderr.write(f"interactive: configuration error: {exc}\n")
     raise SystemExit(2) from None
+freeze_startup_heap()

@@ -31,7 +31,7 @@ from flask import Flask
 
 from benchmarks.scratch import scratch_database
 from interactive import migrate
-from interactive.app import create_app
+from interactive.app import create_app, freeze_startup_heap
 from interactive.db import db
 from interactive.outbound import campaigns, fanout
 from interactive.outbound.models import Message, Recipient, Traffic
@@ -111,6 +111,7 @@ def _worker(
     url: str, redis_url: str, folder: str, prefix: str, chunks: multiprocessing.Queue
 ) -> None:
     app = _app(url, redis_url, Path(folder), prefix)
+    freeze_startup_heap()  # as ``interactive worker`` does
     client = redis.Redis.from_url(redis_url)
     while True:
         chunk_id = chunks.get()

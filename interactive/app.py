@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import uuid
@@ -33,6 +34,18 @@ CONTENT_SECURITY_POLICY = (
     "script-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; "
     "form-action 'self'"
 )
+
+
+def freeze_startup_heap() -> None:
+    """Move everything a process built at startup (its modules, the app, SQLAlchemy's
+    mappers and compiled statements) out of the cyclic garbage collector's reach: it lives
+    as long as the process, and a full collection would otherwise walk all of it, again
+    and again, while a job or a batch allocates its rows (a fifth of a fan-out chunk's
+    CPU). Objects made from then on are collected as usual; a process forked later (an
+    RQ job) inherits the frozen heap without touching its pages. Call it once the app is
+    built, in processes that serve until stopped."""
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(

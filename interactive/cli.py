@@ -17,14 +17,18 @@ from interactive.logs import configure_logging
 from interactive.queue import QUEUE_NAMES
 
 
-def make_app(process: str | None = None) -> Flask:
-    """Settings from the environment, logging, then the app (ConfigError stops here)."""
-    from interactive.app import create_app
+def make_app(process: str | None = None, *, long_running: bool = False) -> Flask:
+    """Settings from the environment, logging, then the app (ConfigError stops here).
+    ``long_running``: a process that serves until stopped (``freeze_startup_heap``)."""
+    from interactive.app import create_app, freeze_startup_heap
 
     instance = default_instance_path()
     config = load_config(instance)
     configure_logging(config["LOG_FORMAT"], config["LOG_LEVEL"], process)
-    return create_app(instance_path=instance)
+    app = create_app(instance_path=instance)
+    if long_running:
+        freeze_startup_heap()
+    return app
 
 
 def stop_event_on_signals() -> threading.Event:
@@ -72,7 +76,7 @@ def worker(queues: tuple[str, ...], burst: bool, no_fork: bool) -> None:
     """Run an RQ worker on QUEUES (default: urgent default reports, in that order)."""
     from interactive.queue import run_worker
 
-    app = make_app("worker")
+    app = make_app("worker", long_running=True)
     run_worker(app, queues or QUEUE_NAMES, burst=burst, fork=not no_fork)
 
 
@@ -81,7 +85,7 @@ def scheduler() -> None:
     """Enqueue periodic and due work; several may run, one leads."""
     from interactive.scheduler import Scheduler
 
-    app = make_app("scheduler")
+    app = make_app("scheduler", long_running=True)
     stop = stop_event_on_signals()
     Scheduler(app, f"{socket.gethostname()}-{os.getpid()}").run(stop)
 

@@ -24,9 +24,11 @@ class WebApplication(BaseApplication):
 
     def load(self) -> Flask:
         # Each worker builds its own app after the fork: no connection crosses it.
-        from interactive.app import create_app
+        from interactive.app import create_app, freeze_startup_heap
 
-        return create_app()
+        app = create_app()
+        freeze_startup_heap()
+        return app
 
 
 def serve(config: FlaskConfig, bind: str) -> None:

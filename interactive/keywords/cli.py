@@ -14,7 +14,7 @@ def router() -> None:
     from interactive.keywords.shortcodes import ensure_configured
     from interactive.redis_store import get_redis
 
-    app = make_app("router")
+    app = make_app("router", long_running=True)
     stop = stop_event_on_signals()
     with app.app_context():
         factory = app.extensions["interactive.sessionmaker"]

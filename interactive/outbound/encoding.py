@@ -106,7 +106,7 @@ def count_segments(
     if (
         not turkish_shift
         and _gsm_tokens(text, tables.DEFAULT_EXTENSION_CODES) is None
-        and all(ord(char) < 0x10000 for char in text)
+        and max(text, default="") < _ASTRAL
     ):
         return _count_simple("UCS2", len(text), ref_16bit)
     layout = _choose_layout(text, turkish_shift, ref_16bit)
@@ -236,6 +236,8 @@ _PLAIN_TOKENS = {
     char: _Token(char, bytes((code,)), 1) for char, code in tables.DEFAULT_CODES.items()
 }
 _PLAIN_CHARS = frozenset(tables.DEFAULT_CODES)
+#: The first character outside the Basic Multilingual Plane (two UCS-2 units).
+_ASTRAL = "\U00010000"
 _PLAIN_TRANSLATION = str.maketrans({char: chr(code) for char, code in tables.DEFAULT_CODES.items()})
 
 

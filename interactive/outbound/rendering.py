@@ -157,9 +157,12 @@ def _trim(url: str) -> tuple[str, str]:
     return url[:end], url[end:]
 
 
+_SCHEME = re.compile(r"https?://", re.I)
+
+
 def full_url(url: str) -> str:
     """``www.example.com`` → ``https://www.example.com`` (a link target needs a scheme)."""
-    return url if re.match(r"https?://", url, re.I) else f"https://{url}"
+    return url if _SCHEME.match(url) else f"https://{url}"
 
 
 def with_footer(text: str, footer: str) -> str:

@@ -20,7 +20,7 @@ def gateway_run(name: str | None) -> None:
     from interactive.cli import make_app, stop_event_on_signals
     from interactive.smpp.gateway import Gateway
 
-    app = make_app("gateway")
+    app = make_app("gateway", long_running=True)
     connections = {c.name: c for c in app.config["SMPP_CONNECTION_LIST"]}
     if name is None and len(connections) == 1:
         name = next(iter(connections))
@@ -48,7 +48,7 @@ def simulator() -> None:
     from interactive.smpp.handset import inject_typed_replies
     from interactive.smpp.simulator import SimulatorConfig, run_simulator
 
-    app = make_app("simulator")
+    app = make_app("simulator", long_running=True)
     config = app.config
     host, _, port = str(config["SIMULATOR_BIND"]).rpartition(":")
     settings = SimulatorConfig(
