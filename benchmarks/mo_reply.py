@@ -102,8 +102,8 @@ def main() -> None:
         engine = make_engine(url)
         try:
             for n, rate in enumerate(args.rates):
-                ok = _step(simulator, n, rate, args)
-                _stages(engine, n)
+                ok, sent = _step(simulator, n, rate, args)
+                _stages(engine, n, sent, simulator)
                 if not ok:
                     break
         finally:
@@ -122,8 +122,11 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _step(simulator: SmscSimulator, step: int, rate: float, args: argparse.Namespace) -> bool:
-    """One paced run at ``rate``; prints its figures; False once p99 crossed 1 s."""
+def _step(
+    simulator: SmscSimulator, step: int, rate: float, args: argparse.Namespace
+) -> tuple[bool, dict[str, float]]:
+    """One paced run at ``rate``; prints its figures; False once p99 crossed 1 s. Also
+    gives each sender's injection time."""
     simulator.clear_records()
     sent: dict[str, float] = {}  # source number → injected at (epoch seconds)
     started = time.time()
@@ -149,7 +152,7 @@ def _step(simulator: SmscSimulator, step: int, rate: float, args: argparse.Names
     replies = len(simulator.submitted())
     if not latencies:
         print(f"{rate:>6.0f} {total:>6} {replies:>9}  no replies")
-        return False
+        return False, sent
     latencies.sort()
     q = statistics.quantiles(latencies, n=100, method="inclusive")
     p50, p95, p99 = q[49] * 1000, q[94] * 1000, q[98] * 1000
@@ -158,7 +161,7 @@ def _step(simulator: SmscSimulator, step: int, rate: float, args: argparse.Names
         f"{p99:>8.1f} {latencies[-1] * 1000:>8.1f}",
         flush=True,
     )
-    return replies == total and p99 < 1000
+    return replies == total and p99 < 1000, sent
 
 
 def _number(step: int, i: int) -> str:
@@ -167,25 +170,42 @@ def _number(step: int, i: int) -> str:
     return f"9053{step % 10}{i:07d}"
 
 
-def _stages(engine: sa.Engine, step: int) -> None:
-    """Medians of the stages inside the product, from the rows' own timestamps: stored →
-    routed (stream + router), routed → reply submitted (outbound stream + gateway)."""
+def _stages(engine: sa.Engine, step: int, sent: dict[str, float], simulator: SmscSimulator) -> None:
+    """Medians of the four stages, from the rows' own timestamps and the simulator's:
+    injected → stored (simulator, SMPP, gateway), stored → routed (stream + router), routed →
+    claimed (outbound stream + the gateway's claim), claimed → received (submit_sm on the wire
+    to the simulator). Every process is on this host, so the clocks agree."""
     with engine.connect() as connection:
         rows = connection.execute(
-            sa.select(InboundMessage.received_at, InboundMessage.routed_at, Message.submitted_at)
+            sa.select(
+                InboundMessage.source,
+                InboundMessage.received_at,
+                InboundMessage.routed_at,
+                Message.submitted_at,
+            )
             .join(Message, Message.destination == InboundMessage.phone)
             .where(InboundMessage.source.like(_number(step, 0)[:5] + "%"))
         ).all()
-    routed = [(r.routed_at - r.received_at).total_seconds() for r in rows if r.routed_at]
-    submitted = [
-        (r.submitted_at - r.routed_at).total_seconds()
-        for r in rows
-        if r.submitted_at and r.routed_at
-    ]
-    if routed and submitted:
+    arrived = {s.destination_addr.lstrip("+"): s.received_at for s in simulator.submitted()}
+    stages: dict[str, list[float]] = {"stored": [], "routed": [], "claimed": [], "received": []}
+    for r in rows:
+        source = r.source.lstrip("+")
+        if source in sent:
+            injected = datetime.fromtimestamp(sent[source], UTC)
+            stages["stored"].append((r.received_at - injected).total_seconds())
+        if r.routed_at:
+            stages["routed"].append((r.routed_at - r.received_at).total_seconds())
+        if r.submitted_at and r.routed_at:
+            stages["claimed"].append((r.submitted_at - r.routed_at).total_seconds())
+        if r.submitted_at and source in arrived:
+            stages["received"].append((arrived[source] - r.submitted_at).total_seconds())
+    if all(stages.values()):
+        medians = {k: statistics.median(v) * 1000 for k, v in stages.items()}
         print(
-            f"         stored → routed p50 {statistics.median(routed) * 1000:.1f} ms; "
-            f"routed → submitted p50 {statistics.median(submitted) * 1000:.1f} ms"
+            f"         p50 injected → stored {medians['stored']:.1f} ms; "
+            f"stored → routed {medians['routed']:.1f} ms; "
+            f"routed → claimed {medians['claimed']:.1f} ms; "
+            f"claimed → received {medians['received']:.1f} ms"
         )
 
 

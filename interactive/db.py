@@ -413,6 +413,15 @@ class Database:
         engine: Engine = current_app.extensions["interactive.engine"]
         return engine
 
+    def autocommit_engine(self) -> Engine | None:
+        """PostgreSQL: the engine with each statement committing as it runs (a write that
+        is one statement is durable in one round trip, no BEGIN and COMMIT); None on other
+        databases. Callers keep it: each call makes a new option engine."""
+        engine = self.engine
+        if engine.dialect.name != "postgresql":
+            return None
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """The edge for jobs and commands: commit on success, roll back on error, then

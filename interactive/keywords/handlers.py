@@ -132,16 +132,34 @@ class Inbound:
         return self.contact
 
 
+#: A reply to queue and the message it answers.
+Pending = tuple[Inbound, outbound.NewMessage]
+
+
 def send_replies(inbounds: Sequence[Inbound]) -> None:
     """Queue the replies of these routed messages in one batch (flushes)."""
-    pending = [(inbound, item) for inbound in inbounds for item in inbound.outgoing]
+    pending = pending_replies(inbounds)
     if not pending:
         return
     first = pending[0][0]
     ids = outbound.queue_messages(first.session, first.redis, first.prefix, [p[1] for p in pending])
+    replies_queued(pending, ids)
+
+
+def pending_replies(inbounds: Sequence[Inbound]) -> list[Pending]:
+    """The replies the handlers asked for, in order (queue them, then ``replies_queued``)."""
+    return [(inbound, item) for inbound in inbounds for item in inbound.outgoing]
+
+
+def replies_queued(pending: Sequence[Pending], ids: Sequence[int]) -> None:
+    """The replies are stored with these ids: publish them after the commit."""
+    if not pending:
+        return
+    first = pending[0][0]
+    outbound.publish_queued(first.session, first.redis, first.prefix, [p[1] for p in pending], ids)
     for (inbound, _item), message_id in zip(pending, ids, strict=True):
         inbound.replies.append(message_id)
-    for inbound in inbounds:
+    for inbound, _item in pending:
         inbound.outgoing.clear()
 
 

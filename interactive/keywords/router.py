@@ -215,11 +215,15 @@ def route(
                 routed_at=now,
             )
             routed.append(Routed(message.id, decision, reason, inbound.replies))
-        handlers.send_replies(inbounds)
+        pending = handlers.pending_replies(inbounds)
         session.flush()
-        routing_sql.write_routing(
-            session, messages, {i.message.id: i.short_code.code for i in inbounds}
+        ids = routing_sql.write_routing(
+            session,
+            messages,
+            {i.message.id: i.short_code.code for i in inbounds},
+            [item for _inbound, item in pending],
         )
+        handlers.replies_queued(pending, ids)
     rollups.touch(session, campaigns={m.campaign_id for m in messages})
     return routed
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from interactive.contacts.models import Contact
 from interactive.db import array_params, bulk_update, in_values, unnest_rows
 from interactive.keywords.models import Decision, InboundMessage, Thread, ThreadState
+from interactive.outbound import service as outbound
 from interactive.outbound.models import Message
 
 #: Decisions that need a person: they count as unread and reopen a closed thread.
@@ -149,12 +150,17 @@ def sent_query(dialect: str) -> sa.Select[int, str, datetime, int | None, int | 
 
 
 def write_routing(
-    session: Session, messages: Sequence[InboundMessage], codes: dict[int, str]
-) -> None:
-    """Bring the thread of each (phone, short code) up to date with the batch's routed
-    messages and store the routing columns of the messages, thread included (``codes``:
-    message id → short code). On PostgreSQL one statement: the threads' upsert in a WITH
-    clause of the messages' UPDATE; elsewhere two.
+    session: Session,
+    messages: Sequence[InboundMessage],
+    codes: dict[int, str],
+    replies: Sequence[outbound.NewMessage] = (),
+) -> list[int]:
+    """Store the batch's replies (QUEUED, not published: the caller publishes them after
+    the commit), bring the thread of each (phone, short code) up to date with the batch's
+    routed messages and store the routing columns of the messages, thread included
+    (``codes``: message id → short code). Returns the replies' ids in the order given. On
+    PostgreSQL one statement: the replies' and their parts' inserts and the threads' upsert
+    in WITH clauses of the messages' UPDATE; elsewhere four.
 
     Threads are upserted race-free with other routers (rows in key order, so two
     routers lock shared threads in the same order). The last message sets the preview
@@ -162,13 +168,19 @@ def write_routing(
     threads = _thread_rows(messages, codes)
     if dialect_of(session) == "postgresql":
         rows = [_routing_row(m) | {"code": codes[m.id]} for m in messages]
-        params = array_params(threads, THREAD_COLUMNS) | array_params(
-            rows, ("id", *_ROUTED, "code"), prefix="m_"
+        params = (
+            array_params(threads, THREAD_COLUMNS)
+            | array_params(rows, ("id", *_ROUTED, "code"), prefix="m_")
+            | array_params(outbound.message_rows(replies), outbound.MESSAGE_COLUMNS, prefix=REPLIES)
         )
         by_id = {m.id: m for m in messages}
-        for message_id, thread_id in session.execute(_route_batch_pg(), params):
+        reply_ids: list[int] = []
+        for message_id, thread_id, replied in session.execute(_route_batch_pg(), params):
             set_committed_value(by_id[message_id], "thread_id", thread_id)
-        return
+            reply_ids = replied or []
+        # Ids come from the sequence in the order of the rows given.
+        return sorted(reply_ids)
+    reply_ids = outbound.store_queued(session, outbound.message_rows(replies))
     result = session.execute(_upsert_threads_sqlite(), threads)
     ids = {(phone, code): thread_id for phone, code, thread_id in result}
     for message in messages:
@@ -178,7 +190,11 @@ def write_routing(
         InboundMessage.__table__,  # type: ignore[arg-type]
         [_routing_row(m) | {"thread_id": m.thread_id} for m in messages],
     )
+    return reply_ids
 
+
+#: The prefix of the replies' parameters in the routing statement.
+REPLIES = "q_"
 
 #: The routing columns but the thread's (which comes from the threads' upsert).
 _ROUTED = tuple(name for name in ROUTING_COLUMNS if name != "thread_id")
@@ -214,24 +230,28 @@ def _thread_rows(messages: Sequence[InboundMessage], codes: dict[int, str]) -> l
 
 @functools.cache
 def _route_batch_pg() -> sa.Executable:
-    """``WITH t AS (INSERT INTO threads … ON CONFLICT … RETURNING …) UPDATE
-    inbound_messages … FROM unnest(…) JOIN t … RETURNING id, thread_id``: both row sets
-    from ``unnest`` of one array per column, the same text whatever the batch."""
+    """``WITH inserted AS (INSERT INTO messages …), parts AS (INSERT INTO message_parts …),
+    t AS (INSERT INTO threads … ON CONFLICT … RETURNING …) UPDATE inbound_messages … FROM
+    unnest(…) JOIN t … RETURNING id, thread_id, (the replies' ids)``: every row set from
+    ``unnest`` of one array per column, the same text whatever the batch."""
     messages: sa.Table = InboundMessage.__table__  # type: ignore[assignment]
     threads = _upsert_threads_pg().cte("t")
+    inserted, parts = outbound.insert_with_parts_ctes(prefix=REPLIES)
+    replies = sa.select(sa.func.array_agg(inserted.c.id)).scalar_subquery()
     routed = unnest_rows(
         messages, ("id", *_ROUTED), prefix="m_", alias="r", extra={"code": sa.String()}
     )
     return (
         sa.update(messages)
         .add_cte(threads)
+        .add_cte(parts)
         .where(
             messages.c.id == routed.c.id,
             threads.c.phone == routed.c.phone,
             threads.c.short_code == routed.c.code,
         )
         .values({name: routed.c[name] for name in _ROUTED} | {"thread_id": threads.c.id})
-        .returning(messages.c.id, messages.c.thread_id)
+        .returning(messages.c.id, messages.c.thread_id, replies)
     )
 
 

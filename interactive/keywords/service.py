@@ -100,29 +100,52 @@ def add_rows(
         return []
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        table: sa.Table = model.__table__  # type: ignore[assignment]
-        names = tuple(rows[0])
-        params = {}
-        for name in names:
-            process = (
-                table.c[name]
-                .type.dialect_impl(connection.dialect)
-                .bind_processor(connection.dialect)
-            )
-            values = [row[name] for row in rows]
-            params[f"p_{name}"] = [process(v) for v in values] if process else values
-        result = connection.exec_driver_sql(
-            _unnest_insert(connection.dialect, table, names), params
-        )
-        # Ids come from the table's sequence in the ORDER BY order (SQLAlchemy's
-        # insertmanyvalues relies on the same for its "implicit sentinel").
-        return sorted(int(i) for i in result.scalars())
+        return _insert_unnest(connection, model, rows, fresh_only=False)
     statement = sa.insert(model).returning(model.id, sort_by_parameter_order=True)
     return list(session.scalars(statement, list(rows)))
 
 
+def add_fresh_messages(connection: sa.Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """PostgreSQL: insert the messages whose ``dedup_key`` was not stored within
+    ``RETRANSMIT_WINDOW`` before their ``received_at`` (a retransmission is left out) and
+    return the new ids in the order given. One statement: on a connection that commits
+    each statement, a batch of MOs is durable in one round trip. The rows' keys must be
+    distinct (the caller drops repeats inside the batch)."""
+    if not rows:
+        return []
+    return _insert_unnest(connection, InboundMessage, rows, fresh_only=True)
+
+
+def _insert_unnest(
+    connection: sa.Connection,
+    model: type[InboundMessage] | type[InboundPart],
+    rows: Sequence[dict[str, Any]],
+    *,
+    fresh_only: bool,
+) -> list[int]:
+    table: sa.Table = model.__table__  # type: ignore[assignment]
+    names = tuple(rows[0])
+    params: dict[str, Any] = {}
+    for name in names:
+        process = (
+            table.c[name].type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+        )
+        values = [row[name] for row in rows]
+        params[f"p_{name}"] = [process(v) for v in values] if process else values
+    if fresh_only:
+        params["window"] = RETRANSMIT_WINDOW
+    result = connection.exec_driver_sql(
+        _unnest_insert(connection.dialect, table, names, fresh_only), params
+    )
+    # Ids come from the table's sequence in the ORDER BY order (SQLAlchemy's
+    # insertmanyvalues relies on the same for its "implicit sentinel").
+    return sorted(int(i) for i in result.scalars())
+
+
 @functools.lru_cache(maxsize=8)
-def _unnest_insert(dialect: Dialect, table: sa.Table, names: tuple[str, ...]) -> str:
+def _unnest_insert(
+    dialect: Dialect, table: sa.Table, names: tuple[str, ...], fresh_only: bool = False
+) -> str:
     # One array per column: the statement text is the same whatever the number of rows,
     # so the driver converts it once and the server prepares it once (a multi-row VALUES
     # list is new text, parsed again on both sides, for every batch size).
@@ -131,11 +154,20 @@ def _unnest_insert(dialect: Dialect, table: sa.Table, names: tuple[str, ...]) ->
         f"%(p_{name})s::{table.c[name].type.compile(dialect=dialect)}[]" for name in names
     )
     columns = ", ".join(quote(name) for name in names)
+    name = quote(table.name)
+    # A retransmission: the same key stored within the window (one index probe each).
+    fresh = (
+        f"WHERE NOT EXISTS (SELECT 1 FROM {name} AS seen "  # noqa: S608
+        "WHERE seen.dedup_key = v.dedup_key "
+        "AND seen.received_at >= v.received_at - %(window)s::interval) "
+        if fresh_only
+        else ""
+    )
     # Only the table's own column names, quoted; every value is a bound parameter.
     return (
-        f"INSERT INTO {quote(table.name)} ({columns}) "  # noqa: S608
+        f"INSERT INTO {name} ({columns}) "  # noqa: S608
         f"SELECT {columns} FROM unnest({arrays}) WITH ORDINALITY AS v({columns}, n) "
-        f"ORDER BY n RETURNING id"
+        f"{fresh}ORDER BY n RETURNING id"
     )
 
 

@@ -111,34 +111,76 @@ def queue_messages(
     commits; returns the ids in the order given."""
     if not items:
         return []
-    now = utcnow()
-    counts = [count_segments(item.body, item.turkish_shift) for item in items]
-    rows = [
-        {
-            "connection": item.connection,
-            "source": item.source,
-            "destination": item.destination,
-            "body": item.body,
-            "encoding": count.encoding,
-            "parts_count": count.parts,
-            "traffic": item.traffic,
-            "contact_id": item.contact_id,
-            "state": PartState.QUEUED,
-            "flash": False,
-            "created_at": now,
-        }
-        for item, count in zip(items, counts, strict=True)
-    ]
+    ids = store_queued(session, message_rows(items))
+    publish_queued(session, client, prefix, items, ids)
+    return ids
+
+
+def store_queued(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert the rows of ``message_rows`` with their QUEUED parts (on PostgreSQL one
+    statement, elsewhere two); the ids in the order given. Nothing is published."""
+    if not rows:
+        return []
     if session.get_bind().dialect.name == "postgresql":
-        ids = _insert_with_parts_pg(session, rows)
-    else:
-        ids = _insert_messages(session, rows)
-        parts = [
-            {"message_id": message_id, "seq": n, "state": PartState.QUEUED, "attempts": 0}
-            for message_id, count in zip(ids, counts, strict=True)
-            for n in range(1, count.parts + 1)
-        ]
-        session.execute(_PARTS.insert(), parts)
+        return _insert_with_parts_pg(session, rows)
+    ids = _insert_messages(session, rows)
+    parts = [
+        {"message_id": message_id, "seq": n, "state": PartState.QUEUED, "attempts": 0}
+        for message_id, row in zip(ids, rows, strict=True)
+        for n in range(1, row["parts_count"] + 1)
+    ]
+    session.execute(_PARTS.insert(), parts)
+    return ids
+
+
+#: The columns of a row of ``message_rows``.
+MESSAGE_COLUMNS = (
+    "connection",
+    "source",
+    "destination",
+    "body",
+    "encoding",
+    "parts_count",
+    "traffic",
+    "contact_id",
+    "state",
+    "flash",
+    "created_at",
+)
+
+
+def message_rows(items: Sequence[NewMessage]) -> list[dict[str, Any]]:
+    """The rows of QUEUED messages (``MESSAGE_COLUMNS``), their parts counted."""
+    now = utcnow()
+    rows = []
+    for item in items:
+        count = count_segments(item.body, item.turkish_shift)
+        rows.append(
+            {
+                "connection": item.connection,
+                "source": item.source,
+                "destination": item.destination,
+                "body": item.body,
+                "encoding": count.encoding,
+                "parts_count": count.parts,
+                "traffic": item.traffic,
+                "contact_id": item.contact_id,
+                "state": PartState.QUEUED,
+                "flash": False,
+                "created_at": now,
+            }
+        )
+    return rows
+
+
+def publish_queued(
+    session: Session,
+    client: redis.Redis,
+    prefix: str,
+    items: Sequence[NewMessage],
+    ids: Sequence[int],
+) -> None:
+    """Publish stored messages to their connections' streams once ``session`` commits."""
     by_stream: dict[str, list[dict[str, int]]] = {}
     for item, message_id in zip(items, ids, strict=True):
         by_stream.setdefault(outbound_stream(prefix, item.connection), []).append(
@@ -146,7 +188,6 @@ def queue_messages(
         )
     for stream, entries in by_stream.items():
         publish_after_commit(session, client, stream, entries)
-    return ids
 
 
 def _insert_messages(session: Session, rows: list[dict[str, Any]]) -> list[int]:
@@ -158,22 +199,29 @@ def _insert_messages(session: Session, rows: list[dict[str, Any]]) -> list[int]:
 
 
 def _insert_with_parts_pg(session: Session, rows: list[dict[str, Any]]) -> list[int]:
-    """PostgreSQL: the messages (the same keys in each row) and their QUEUED parts in one
+    """PostgreSQL: the messages (``MESSAGE_COLUMNS``) and their QUEUED parts in one
     statement; the messages' ids in the order given."""
-    names = tuple(rows[0])
-    statement = _insert_with_parts_statement(names)
     # Ids come from the sequence in the ORDER BY order (SQLAlchemy's insertmanyvalues
     # relies on the same for its "implicit sentinel").
-    return sorted(session.scalars(statement, array_params(rows, names)))
+    return sorted(
+        session.scalars(_insert_with_parts_statement(), array_params(rows, MESSAGE_COLUMNS))
+    )
 
 
 @functools.cache
-def _insert_with_parts_statement(names: tuple[str, ...]) -> sa.Executable:
-    # The messages inserted in a WITH clause, from ``unnest`` of one array per column: the
-    # same statement text whatever the number of rows (a multi-row VALUES list is new
-    # text, parsed on both sides, for every batch size). Their parts, numbered by
-    # generate_series from each message's parts_count, in a second one.
-    values = unnest_rows(_MESSAGES, names, ordinality="n")
+def _insert_with_parts_statement() -> sa.Executable:
+    inserted, insert_parts = insert_with_parts_ctes()
+    return sa.select(inserted.c.id).add_cte(insert_parts)
+
+
+def insert_with_parts_ctes(prefix: str = "p_") -> tuple[sa.CTE, sa.CTE]:
+    """PostgreSQL: ``inserted`` (the messages of ``message_rows``, given as one array per
+    column, returning ``id`` and ``parts_count``) and ``parts`` (their QUEUED parts), for a
+    statement to add: the same text whatever the number of rows (a multi-row VALUES list
+    is new text, parsed on both sides, for every batch size). ``prefix``: of the array
+    parameters (``array_params``)."""
+    names = MESSAGE_COLUMNS
+    values = unnest_rows(_MESSAGES, names, ordinality="n", prefix=prefix)
     rows = sa.select(*(values.c[name] for name in names)).order_by(values.c.n)
     inserted = (
         _MESSAGES.insert()
@@ -191,7 +239,7 @@ def _insert_with_parts_statement(names: tuple[str, ...]) -> sa.Executable:
     insert_parts = (
         _PARTS.insert().from_select(["message_id", "seq", "state", "attempts"], parts).cte("parts")
     )
-    return sa.select(inserted.c.id).add_cte(insert_parts)
+    return inserted, insert_parts
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,7 @@ class Claimer:
 
     def start(self) -> None:
         with self.app.app_context():
-            if db.engine.dialect.name == "postgresql":
-                self._autocommit = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._autocommit = db.autocommit_engine()
 
     def claim(self, message_ids: list[int]) -> Claim:
         """Claim these messages and build their parts. Raises ClaimInterrupted (its cause

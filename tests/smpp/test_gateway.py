@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import pytest
 import redis
@@ -16,6 +17,10 @@ from interactive.keywords.service import inbound_stream
 from interactive.outbound import service as outbound
 from interactive.outbound.models import DeliveryReceipt, Message, PartState, Traffic
 from interactive.smpp import gateway as gateway_module
+from interactive.smpp.config import SmppConnection
+from interactive.smpp.gateway_store import Batch, GatewayStore
+from interactive.smpp.messages import InboundMessage as Pdu
+from interactive.smpp.messages import Responder
 from interactive.smpp.simulator import (
     ConnectionProfile,
     Fault,
@@ -186,6 +191,52 @@ def test_a_retransmitted_mo_is_stored_once(
     handle = simulator.inject_mo("905321234567", "4664", "EVET", duplicate=True)
     assert handle.wait(15)
     assert [r.text for r in _inbound(app)] == ["EVET"]
+
+
+def _mo(text: str, at: datetime) -> tuple[Pdu, Responder]:
+    body = text.encode()
+    pdu = Pdu(
+        connection="sim",
+        command="deliver_sm",
+        sequence=1,
+        source="905321234567",
+        source_ton=1,
+        source_npi=1,
+        destination="4664",
+        dest_ton=0,
+        dest_npi=0,
+        esm_class=0,
+        data_coding=0,
+        short_message=body,
+        message_payload=None,
+        udh=None,
+        payload=body,
+        tlvs={},
+        received_at=at,
+    )
+    return pdu, cast(Responder, None)  # stored, not answered, here
+
+
+def test_retransmissions_are_left_out_within_a_batch_and_across_batches(
+    app: Flask, live_db: None
+) -> None:
+    """The same MO again (the SMSC missed our deliver_sm_resp) is one message, whether it
+    comes in the same batch or a later one; after the window it is a new message."""
+    store = GatewayStore(app, SmppConnection(name="sim", host="127.0.0.1"))
+    now = datetime.now(UTC)
+    first = store.store_mos(
+        Batch(
+            delivers=[_mo("EVET", now), _mo("EVET", now + timedelta(seconds=1)), _mo("HAYIR", now)]
+        )
+    )
+    assert first.mos == 2
+    again = store.store_mos(Batch(delivers=[_mo("EVET", now + timedelta(minutes=10))]))
+    assert (again.mos, again.inbound_ids) == (0, [])
+    later = store.store_mos(Batch(delivers=[_mo("EVET", now + timedelta(minutes=31))]))
+    assert later.mos == 1
+    rows = _inbound(app)
+    assert [r.text for r in rows] == ["EVET", "HAYIR", "EVET"]
+    assert [r.id for r in rows] == [*first.inbound_ids, *later.inbound_ids]
 
 
 def test_kill_9_during_a_send_leaves_every_part_final_or_unknown(
