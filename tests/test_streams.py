@@ -118,6 +118,27 @@ def test_run_acknowledges_only_after_the_handler_succeeds(redis_client: redis.Re
     assert consumer.pending_count() == 0
 
 
+def test_the_next_read_acknowledges_the_batch_before(redis_client: redis.Redis) -> None:
+    consumer = _consumer(redis_client, "a", batch_size=2)
+    publish(redis_client, STREAM, [{"n": i} for i in range(4)])
+    first = consumer.read()
+    second = consumer.ack_and_read(first)  # one pipeline: XACK, then XREADGROUP
+    assert [e.fields["n"] for e in second] == ["2", "3"]
+    assert consumer.pending_count() == 2
+    assert consumer.ack_and_read(second) == []
+    assert consumer.pending_count() == 0
+
+
+def test_acknowledging_with_the_read_survives_a_lost_group(redis_client: redis.Redis) -> None:
+    consumer = _consumer(redis_client, "a")
+    publish(redis_client, STREAM, [{"n": 1}])
+    handled = consumer.read()
+    redis_client.delete(STREAM)  # a Redis restarted empty: no group to acknowledge to
+    assert consumer.ack_and_read(handled) == []
+    publish(redis_client, STREAM, [{"n": 2}])
+    assert [e.fields["n"] for e in consumer.read()] == ["2"]
+
+
 def test_trim_drops_only_what_every_group_acknowledged(redis_client: redis.Redis) -> None:
     fast = _consumer(redis_client, "fast")
     slow = StreamConsumer(redis_client, STREAM, "slow-group", name="s", block_ms=10)
