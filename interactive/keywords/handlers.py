@@ -81,8 +81,9 @@ class Inbound:
     replies: list[int] = field(default_factory=list)  # their ids, once queued
 
     def reply(self, text: str) -> None:
-        """Reply ``text`` to the sender from this short code (queued with the batch's
-        other replies by ``send_replies``, published after commit)."""
+        """Reply ``text`` to the sender from this short code (stored with the batch's
+        other replies, by the router's routing statement or ``send_replies``, and
+        published after commit)."""
         text = text.strip()
         if not text:
             return
