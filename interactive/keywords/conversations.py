@@ -13,8 +13,8 @@ short code). Providers without ``candidates`` are asked about every message.
 
 Most of what a provider looks up for ``candidates`` is which of the batch's senders it is
 in touch with on which short code. A provider that names that query (``InTouch``) has it
-run together with the other providers' in one statement, so a batch costs one round trip
-for all of them.
+run together with the other providers' in one statement, which the router runs together
+with its own look-up of what the messages reply to: no round trip of their own.
 """
 
 from __future__ import annotations
@@ -106,47 +106,82 @@ class Batch:
         self.seen.add(inbound.phone)
 
 
-def prefetch(session: Session, inbounds: Sequence[Inbound]) -> Batch:
+def in_touch_providers() -> tuple[InTouch, ...]:
+    """The registered providers that name their in-touch query (``InTouch``)."""
+    return tuple(p for p, kind in _kinds(tuple(PROVIDERS)) if kind is InTouch)  # type: ignore[misc]
+
+
+@functools.lru_cache(maxsize=16)
+def _kinds(providers: tuple[Conversation, ...]) -> tuple[tuple[Conversation, type | None], ...]:
+    """Each provider with the protocol it answers a batch by (``InTouch``, else
+    ``Prefetching``, else None), checked once: a runtime protocol check costs a router
+    tens of microseconds each time."""
+    return tuple(
+        (
+            p,
+            InTouch
+            if isinstance(p, InTouch)
+            else Prefetching
+            if isinstance(p, Prefetching)
+            else None,
+        )
+        for p in providers
+    )
+
+
+def prefetch(
+    session: Session,
+    inbounds: Sequence[Inbound],
+    in_touch: dict[str, set[tuple[str, str]]] | None = None,
+) -> Batch:
     """Ask the providers that can tell which messages of the batch they may take (one
-    query or so each, for the whole batch)."""
+    query or so each, for the whole batch). ``in_touch``: the result of
+    ``in_touch_query`` for the batch, when the caller ran it with its own lookups."""
     batch = Batch()
     if not inbounds:
         return batch
-    pairs = _in_touch(session, [p for p in PROVIDERS if isinstance(p, InTouch)], inbounds)
-    for provider in PROVIDERS:
-        if isinstance(provider, InTouch):
-            mine = pairs.get(provider.name, set())
+    if in_touch is None:
+        in_touch = _in_touch(session, in_touch_providers(), inbounds)
+    for provider, kind in _kinds(tuple(PROVIDERS)):
+        if kind is InTouch:
+            mine = in_touch.get(provider.name, set())
             found = {i.message.id for i in inbounds if (i.phone, i.short_code.code) in mine}
-            batch.candidates[provider.name] = found | provider.more_candidates(
+            batch.candidates[provider.name] = found | provider.more_candidates(  # type: ignore[attr-defined]
                 session, inbounds, found
             )
-        elif isinstance(provider, Prefetching):
-            batch.candidates[provider.name] = provider.candidates(session, inbounds)
+        elif kind is Prefetching:
+            batch.candidates[provider.name] = provider.candidates(session, inbounds)  # type: ignore[attr-defined]
     return batch
 
 
-def _in_touch(
-    session: Session, providers: list[InTouch], inbounds: Sequence[Inbound]
-) -> dict[str, set[tuple[str, str]]]:
-    """provider name → the (phone, short code) pairs it is in touch with: one statement
-    for all of them."""
-    if not providers:
-        return {}
+def in_touch_params(providers: Sequence[InTouch], inbounds: Sequence[Inbound]) -> dict[str, Any]:
+    """The parameters of ``in_touch_query`` for this batch."""
     params: dict[str, Any] = {
         "phones": sorted({i.phone for i in inbounds}),
         "codes": sorted({i.short_code.code for i in inbounds}),
     }
     for provider in providers:
         params.update(provider.in_touch_params(inbounds))
-    statement = _in_touch_query(session.get_bind().dialect.name, tuple(providers))
+    return params
+
+
+def _in_touch(
+    session: Session, providers: Sequence[InTouch], inbounds: Sequence[Inbound]
+) -> dict[str, set[tuple[str, str]]]:
+    """provider name → the (phone, short code) pairs it is in touch with: one statement
+    for all of them."""
+    if not providers:
+        return {}
+    statement = in_touch_query(session.get_bind().dialect.name, tuple(providers))
     found: dict[str, set[tuple[str, str]]] = {}
-    for name, phone, code in session.execute(statement, params):
+    for name, phone, code in session.execute(statement, in_touch_params(providers, inbounds)):
         found.setdefault(name, set()).add((phone, code))
     return found
 
 
 @functools.lru_cache(maxsize=16)
-def _in_touch_query(dialect: str, providers: tuple[InTouch, ...]) -> sa.CompoundSelect:
+def in_touch_query(dialect: str, providers: tuple[InTouch, ...]) -> sa.CompoundSelect:
+    """(provider name, phone, short code) of every provider's in-touch query."""
     parts = []
     for provider in providers:
         pairs = provider.in_touch(dialect).subquery()

@@ -163,12 +163,6 @@ def route(
     contacts = _contacts(session, rows, numbers)
     brands = _brands(session, codes)
     words = {code.id: Words.of(code) for code in codes.values()}
-    replied_to = _latest_sent(session, messages, numbers, codes)
-    for message in messages:
-        sent = replied_to.get(message.id)
-        if sent is not None:
-            _settle(message, reply_to_id=sent[0], campaign_id=sent[1], variant_id=sent[2])
-    goals = _reply_goals(session, {sent[1] for sent in replied_to.values() if sent[1]})
     inbounds = []
     for message in messages:
         code, phone = codes[code_of(message.destination)], numbers[message.id]
@@ -188,7 +182,13 @@ def route(
                 rules=rules.by_id,
             )
         )
-    talking = conversations.prefetch(session, inbounds)
+    replied_to, in_touch = _lookups(session, inbounds, codes)
+    for message in messages:
+        sent = replied_to.get(message.id)
+        if sent is not None:
+            _settle(message, reply_to_id=sent[0], campaign_id=sent[1], variant_id=sent[2])
+    goals = _reply_goals(session, {sent[1] for sent in replied_to.values() if sent[1]})
+    talking = conversations.prefetch(session, inbounds, in_touch)
     routed: list[Routed] = []
     # The routing columns are written by one statement for the batch at the end, not by
     # the unit of work (``_settle``): no flush of the messages while handlers query.
@@ -269,42 +269,52 @@ def _phone(source: str, region: str) -> str:
     return parsed.e164 or source.strip()
 
 
-def _latest_sent(
-    session: Session,
-    messages: Sequence[InboundMessage],
-    numbers: dict[int, str],
-    codes: dict[str, ShortCode],
-) -> dict[int, tuple[int, int | None, int | None]]:
-    """For each inbound message, the message it replies to: the latest sent to its number
-    within the short code's window, a campaign message preferred over our own replies and
-    notices. One query for the batch (served by the destination + created_at index)."""
+def _lookups(
+    session: Session, inbounds: Sequence[Inbound], codes: dict[str, ShortCode]
+) -> tuple[dict[int, tuple[int, int | None, int | None]], dict[str, set[tuple[str, str]]]]:
+    """One statement for the batch (``routing_sql.lookups_query``):
+
+    - for each inbound message, the message it replies to: the latest sent to its number
+      within the short code's window, a campaign message preferred over our own replies
+      and notices (served by the destination + created_at index);
+    - for each conversation provider, the (phone, short code) pairs of the batch's senders
+      it is in touch with (``conversations.prefetch``)."""
+    messages = [i.message for i in inbounds]
     windows = {
         m.id: m.received_at - timedelta(hours=codes[code_of(m.destination)].attribution_hours or 0)
         for m in messages
     }
-    forms = {form for phone in numbers.values() for form in (phone, phone.removeprefix("+"))}
+    forms = {form for i in inbounds for form in (i.phone, i.phone.removeprefix("+"))}
+    providers = conversations.in_touch_providers()
+    params = {
+        "forms": sorted(forms),
+        "since": min(windows.values()),
+        "until": max(m.received_at for m in messages),
+    }
+    if providers:
+        params |= conversations.in_touch_params(providers, inbounds)
     rows = session.execute(
-        routing_sql.sent_query(routing_sql.dialect_of(session)),
-        {
-            "forms": sorted(forms),
-            "since": min(windows.values()),
-            "until": max(m.received_at for m in messages),
-        },
+        routing_sql.lookups_query(routing_sql.dialect_of(session), providers), params
     ).all()
     by_number: dict[str, list[Any]] = {}
+    in_touch: dict[str, set[tuple[str, str]]] = {}
     for row in rows:
-        by_number.setdefault("+" + row.destination.lstrip("+"), []).append(row)
+        if row.kind == routing_sql.SENT:
+            by_number.setdefault("+" + row.phone.lstrip("+"), []).append(row)
+        else:
+            in_touch.setdefault(row.kind, set()).add((row.phone, row.short_code))
     found: dict[int, tuple[int, int | None, int | None]] = {}
-    for message in messages:
+    for inbound in inbounds:
+        message = inbound.message
         candidates = [
             row
-            for row in by_number.get("+" + numbers[message.id].lstrip("+"), [])
+            for row in by_number.get("+" + inbound.phone.lstrip("+"), [])
             if windows[message.id] <= row.created_at <= message.received_at
         ]
         if candidates:
             best = max(candidates, key=lambda r: (r.campaign_id is not None, r.created_at, r.id))
             found[message.id] = (best.id, best.campaign_id, best.variant_id)
-    return found
+    return found, in_touch
 
 
 def _reply_goals(session: Session, campaign_ids: set[int]) -> dict[int, str]:

@@ -3,8 +3,9 @@
 Each statement is built once per dialect, with the batch's values as parameters
 (``in_values``, ``unnest_rows``): building a statement costs a router about as much as
 running it. A batch costs a few round trips whatever its size: the messages with their
-senders' contacts, what they reply to, and at the end the threads and routing columns
-together (one statement on PostgreSQL).
+senders' contacts; what they reply to together with the conversations their senders are
+in (``lookups_query``); and at the end the threads and routing columns together (one
+statement on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from interactive.contacts.models import Contact
 from interactive.db import array_params, bulk_update, in_values, unnest_rows
+from interactive.keywords import conversations
 from interactive.keywords.models import Decision, InboundMessage, Thread, ThreadState
 from interactive.outbound import service as outbound
 from interactive.outbound.models import Message
@@ -144,6 +146,46 @@ def sent_query(dialect: str) -> sa.Select[int, str, datetime, int | None, int | 
         .lateral("sent")
     )
     return sa.select(*(sent.c[c.key] for c in columns)).join_from(forms, sent, sa.true())
+
+
+#: The kind of a ``lookups_query`` row that is a message sent (the others are named after
+#: the conversation provider in touch with the sender).
+SENT = "=sent"
+
+
+@functools.lru_cache(maxsize=16)
+def lookups_query(dialect: str, providers: tuple[conversations.InTouch, ...]) -> sa.Select[Any]:
+    """What the batch's messages may reply to (``sent_query``) and which conversations
+    their senders are in (``conversations.in_touch_query``), in one statement: rows of
+    (kind, id, phone, created_at, campaign_id, variant_id, short_code), kind ``SENT`` for
+    a message sent (phone is its destination) and the provider's name for a conversation
+    (phone and short code set)."""
+    sent = sent_query(dialect).subquery()
+    parts: list[sa.Select[Any]] = [
+        sa.select(
+            sa.literal(SENT, sa.String).label("kind"),
+            sent.c.id,
+            sent.c.destination.label("phone"),
+            sent.c.created_at,
+            sent.c.campaign_id,
+            sent.c.variant_id,
+            sa.null().cast(sa.String).label("short_code"),
+        )
+    ]
+    if providers:
+        touch = conversations.in_touch_query(dialect, providers).subquery()
+        parts.append(
+            sa.select(
+                touch.c.provider,
+                sa.null().cast(Message.id.type),
+                touch.c.phone,
+                sa.null().cast(Message.created_at.type),
+                sa.null().cast(Message.campaign_id.type),
+                sa.null().cast(Message.variant_id.type),
+                touch.c.short_code,
+            )
+        )
+    return sa.select(sa.union_all(*parts).subquery())
 
 
 # --- The batch's writes ------------------------------------------------------------------

@@ -137,3 +137,29 @@ def test_every_thread_of_a_batch_is_brought_up_to_date(ctx: Session) -> None:
         )
     }
     assert [stored[r.message_id] for r in routed] == [anna.id, bora.id, anna.id]
+
+
+def test_a_batch_costs_the_same_statements_whatever_its_size(ctx: Session) -> None:
+    """The messages with their contacts, what they reply to together with the
+    conversations their senders are in, then the threads and routing columns: as many
+    statements for twenty messages as for one."""
+    engine = ctx.connection().engine
+    _route(ctx, (ANNA, "merhaba"))  # the short code is made on the first message
+    counts = []
+    for size in (1, 20):
+        ids = [store_mo(ctx, "merhaba", source=f"9053222{size:02d}{i:03d}").id for i in range(size)]
+        statements: list[str] = []
+
+        def count(*args: Any, statements: list[str] = statements) -> None:
+            statements.append(args[2])
+
+        sa.event.listen(engine, "before_cursor_execute", count)
+        try:
+            client = current_app.extensions["interactive.redis"]
+            routed = route(ctx, client, str(current_app.config["REDIS_PREFIX"]), ids)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", count)
+        assert [r.decision for r in routed] == [Decision.INBOX] * size
+        counts.append(len(statements))
+        assert sum("survey_sessions" in s for s in statements) == 1, statements
+    assert counts[0] == counts[1]
