@@ -47,6 +47,8 @@ class Conversation(Protocol):
 class Prefetching(Protocol):
     """A provider that can tell, for a batch, which messages it may take."""
 
+    name: str
+
     def candidates(self, session: Session, inbounds: Sequence[Inbound]) -> set[int]:
         """Ids of the messages among ``inbounds`` (none decided yet) this provider's
         ``take`` may take or change anything for; a superset is fine, a message left out
@@ -59,6 +61,8 @@ class Prefetching(Protocol):
 class InTouch(Protocol):
     """A provider whose candidates are mostly the messages of senders it is in touch with
     on that short code (an open session, a booking), looked up by a query of its own."""
+
+    name: str
 
     def in_touch(self, dialect: str) -> sa.SelectBase:
         """The (phone, short code) pairs, in that order, this provider is in touch with
@@ -107,50 +111,41 @@ class Batch:
 
 
 def in_touch_providers() -> tuple[InTouch, ...]:
-    """The registered providers that name their in-touch query (``InTouch``)."""
-    return tuple(p for p, kind in _kinds(tuple(PROVIDERS)) if kind is InTouch)  # type: ignore[misc]
+    """The registered providers that name their in-touch query (``InTouch``), in
+    registration order."""
+    return _kinds(tuple(PROVIDERS))[0]
 
 
 @functools.lru_cache(maxsize=16)
-def _kinds(providers: tuple[Conversation, ...]) -> tuple[tuple[Conversation, type | None], ...]:
-    """Each provider with the protocol it answers a batch by (``InTouch``, else
-    ``Prefetching``, else None), checked once: a runtime protocol check costs a router
-    tens of microseconds each time."""
-    return tuple(
-        (
-            p,
-            InTouch
-            if isinstance(p, InTouch)
-            else Prefetching
-            if isinstance(p, Prefetching)
-            else None,
-        )
-        for p in providers
+def _kinds(
+    providers: tuple[Conversation, ...],
+) -> tuple[tuple[InTouch, ...], tuple[Prefetching, ...]]:
+    """The providers that answer a batch by their in-touch query, and those that answer
+    by ``candidates``, checked once: a runtime protocol check costs a router tens of
+    microseconds each time."""
+    in_touch = tuple(p for p in providers if isinstance(p, InTouch))
+    prefetching = tuple(
+        p for p in providers if isinstance(p, Prefetching) and not isinstance(p, InTouch)
     )
+    return in_touch, prefetching
 
 
 def prefetch(
-    session: Session,
-    inbounds: Sequence[Inbound],
-    in_touch: dict[str, set[tuple[str, str]]] | None = None,
+    session: Session, inbounds: Sequence[Inbound], in_touch: dict[str, set[tuple[str, str]]]
 ) -> Batch:
-    """Ask the providers that can tell which messages of the batch they may take (one
-    query or so each, for the whole batch). ``in_touch``: the result of
-    ``in_touch_query`` for the batch, when the caller ran it with its own lookups."""
+    """Ask the providers that can tell which messages of the batch they may take.
+    ``in_touch``: provider name → the (phone, short code) pairs of the batch's senders it
+    is in touch with, from ``in_touch_query`` (run by the router with its own look-ups)."""
     batch = Batch()
     if not inbounds:
         return batch
-    if in_touch is None:
-        in_touch = _in_touch(session, in_touch_providers(), inbounds)
-    for provider, kind in _kinds(tuple(PROVIDERS)):
-        if kind is InTouch:
-            mine = in_touch.get(provider.name, set())
-            found = {i.message.id for i in inbounds if (i.phone, i.short_code.code) in mine}
-            batch.candidates[provider.name] = found | provider.more_candidates(  # type: ignore[attr-defined]
-                session, inbounds, found
-            )
-        elif kind is Prefetching:
-            batch.candidates[provider.name] = provider.candidates(session, inbounds)  # type: ignore[attr-defined]
+    touching, prefetching = _kinds(tuple(PROVIDERS))
+    for provider in touching:
+        mine = in_touch.get(provider.name, set())
+        found = {i.message.id for i in inbounds if (i.phone, i.short_code.code) in mine}
+        batch.candidates[provider.name] = found | provider.more_candidates(session, inbounds, found)
+    for other in prefetching:
+        batch.candidates[other.name] = other.candidates(session, inbounds)
     return batch
 
 
@@ -165,20 +160,6 @@ def in_touch_params(providers: Sequence[InTouch], inbounds: Sequence[Inbound]) -
     return params
 
 
-def _in_touch(
-    session: Session, providers: Sequence[InTouch], inbounds: Sequence[Inbound]
-) -> dict[str, set[tuple[str, str]]]:
-    """provider name → the (phone, short code) pairs it is in touch with: one statement
-    for all of them."""
-    if not providers:
-        return {}
-    statement = in_touch_query(session.get_bind().dialect.name, tuple(providers))
-    found: dict[str, set[tuple[str, str]]] = {}
-    for name, phone, code in session.execute(statement, in_touch_params(providers, inbounds)):
-        found.setdefault(name, set()).add((phone, code))
-    return found
-
-
 @functools.lru_cache(maxsize=16)
 def in_touch_query(dialect: str, providers: tuple[InTouch, ...]) -> sa.CompoundSelect:
     """(provider name, phone, short code) of every provider's in-touch query."""
@@ -188,7 +169,7 @@ def in_touch_query(dialect: str, providers: tuple[InTouch, ...]) -> sa.CompoundS
         phone, code = pairs.c
         parts.append(
             sa.select(
-                sa.literal(getattr(provider, "name", "")).label("provider"),
+                sa.literal(provider.name).label("provider"),
                 phone.label("phone"),
                 code.label("short_code"),
             )
