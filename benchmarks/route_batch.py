@@ -1,7 +1,8 @@
 """The router's cost for a batch of one keyword MO, the batch size of a router that keeps
 up (at 200 MO/s each read finds one or two): CPU and wall time per batch, in this process,
-with no other load. ``mo_reply.py`` measures the whole chain; this measures the router's
-part of it without the run-to-run spread of five processes on two cores.
+with no other load, and on PostgreSQL the CPU of the run's backend per batch.
+``mo_reply.py`` measures the whole chain; this measures the router's part of it without the
+run-to-run spread of five processes on two cores.
 
     .venv/bin/python benchmarks/route_batch.py --batches 2000 \
         --database postgresql+psycopg://postgres@127.0.0.1:5432/postgres \
@@ -25,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.mt_throughput import _backend_pids, _proc_cpu
 from benchmarks.scratch import scratch_database
 from interactive import migrate, redis_store
 from interactive.app import create_app
@@ -82,12 +84,15 @@ def main() -> None:
             for message_id in ids[: args.warmup]:
                 router.route_ids([message_id])
             walls = []
+            backends = _backend_pids(app)
+            server = sum(_proc_cpu(pid) for pid in backends)
             cpu, wall = time.process_time(), time.perf_counter()
             for message_id in ids[args.warmup :]:
                 started = time.perf_counter()
                 router.route_ids([message_id])
                 walls.append(time.perf_counter() - started)
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            server = sum(_proc_cpu(pid) for pid in backends) - server
         app.extensions["interactive.engine"].dispose()
         backend = "PostgreSQL" if args.database else "SQLite"
         print(
@@ -95,6 +100,7 @@ def main() -> None:
             f"a batch; wall {1000 * wall / args.batches:.2f} ms a batch, median "
             f"{1000 * statistics.median(walls):.2f} ms, p99 "
             f"{1000 * statistics.quantiles(walls, n=100)[98]:.2f} ms"
+            + (f"; server CPU {1000 * server / args.batches:.2f} ms a batch" if backends else "")
         )
     finally:
         redis_store.stop_embedded_redis(folder)
