@@ -33,6 +33,7 @@ from interactive.app import create_app
 from interactive.db import db, utcnow
 from interactive.keywords.consumer import Router
 from interactive.keywords.models import InboundMessage, KeywordRule
+from interactive.keywords.service import add_rows
 from interactive.keywords.shortcodes import ensure_short_codes
 
 
@@ -60,22 +61,27 @@ def main() -> None:
                     KeywordRule(short_code_id=code.id, keyword="KAZAN", reply_tr="Tebrikler!")
                 )
             with db.transaction() as session:
-                messages = [
-                    InboundMessage(
-                        connection="bench",
-                        source=f"90539{i:07d}",
-                        destination="4664",
-                        text="Kazan",
-                        raw=b"Kazan",
-                        data_coding=0,
-                        dedup_key=f"bench-{i}",
-                        received_at=utcnow(),
-                    )
-                    for i in range(total)
-                ]
-                session.add_all(messages)
-                session.flush()
-                ids = [m.id for m in messages]
+                now = utcnow()
+                ids = add_rows(
+                    session,
+                    InboundMessage,
+                    [
+                        {
+                            "connection": "bench",
+                            "source": f"90539{i:07d}",
+                            "destination": "4664",
+                            "text": "Kazan",
+                            "raw": b"Kazan",
+                            "data_coding": 0,
+                            "parts_count": 1,
+                            "partial": False,
+                            "replaced": False,
+                            "dedup_key": f"bench-{i}",
+                            "received_at": now,
+                        }
+                        for i in range(total)
+                    ],
+                )
             router = Router(
                 app.extensions["interactive.sessionmaker"],
                 app.extensions["interactive.redis"],
