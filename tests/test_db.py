@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask import Flask
 from sqlalchemy.orm import Session
+
+from interactive.db import generic_key_checks
 
 
 def test_the_engine_is_set_up_for_its_backend(ctx: Session) -> None:
@@ -14,3 +17,28 @@ def test_the_engine_is_set_up_for_its_backend(ctx: Session) -> None:
     else:
         assert ctx.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
         assert int(ctx.execute(sa.text("PRAGMA busy_timeout")).scalar() or 0) > 0
+
+
+def test_generic_key_checks_last_for_a_transaction_and_a_checkout(app: Flask) -> None:
+    engine: sa.Engine = app.extensions["interactive.engine"]
+    if engine.dialect.name != "postgresql":
+        with engine.connect() as connection:
+            generic_key_checks(connection)  # nothing to relax
+        return
+    with engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        prepared = raw.prepare_threshold
+        assert prepared is not None
+        with connection.begin():
+            generic_key_checks(connection)
+            # The server's own key checks may keep a plan; this connection's statements are
+            # no longer prepared, so they are still planned for their values.
+            assert connection.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
+            assert raw.prepare_threshold is None
+        assert connection.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
+        connection.rollback()
+    # Back in the pool, the connection prepares statements again.
+    with engine.connect() as connection:
+        assert connection.connection.dbapi_connection is raw
+        assert raw.prepare_threshold == prepared

@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from interactive.contacts.importer_parse import CONSENT_PARTS, Batch
-from interactive.db import UTCDateTime, utcnow
+from interactive.db import UTCDateTime, generic_key_checks, utcnow
 
 _PG_STAGE = (
     "CREATE TEMP TABLE import_stage (phone text, first_name text, last_name text, "
@@ -337,6 +337,7 @@ class Writer:
     ) -> tuple[int, int]:
         # Compiling these statements to machine code costs more than it saves (~70 ms each).
         connection.exec_driver_sql("SET LOCAL jit = off")
+        generic_key_checks(connection)  # the list's members
         connection.exec_driver_sql("DROP TABLE IF EXISTS pg_temp.import_stage")
         connection.exec_driver_sql(_PG_STAGE)
         _copy(connection, f"COPY import_stage ({CONTACT_COLUMNS}) FROM STDIN", batch.copy)
@@ -386,6 +387,7 @@ class Writer:
         self, connection: sa.Connection, copies: list[bytes], *, analyse: bool = True
     ) -> int:
         connection.exec_driver_sql("SET LOCAL jit = off")
+        generic_key_checks(connection)  # each event's contact and brand
         connection.exec_driver_sql("DROP TABLE IF EXISTS pg_temp.import_consent")
         connection.exec_driver_sql(_PG_CONSENT_STAGE)
         _copy(connection, f"COPY import_consent ({CONSENT_COLUMNS}) FROM STDIN", b"".join(copies))
