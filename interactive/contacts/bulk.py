@@ -35,7 +35,7 @@ from interactive.contacts.models import (
     SuppressionReason,
 )
 from interactive.contacts.service import ContactError, attribute_types, coerce
-from interactive.db import utcnow
+from interactive.db import checks_for_many, utcnow
 
 MAX_ITEMS = 10_000
 # Rows per INSERT: SQLite binds at most 32,766 parameters a statement.
@@ -393,6 +393,7 @@ def _write_lists(session: Session, planned: list[_Planned]) -> None:
         if plan.result.status == "unchanged":
             plan.result.status = "updated"
     if rows:
+        checks_for_many(session, len(rows))
         session.execute(sa.insert(ListMember), rows)
 
 

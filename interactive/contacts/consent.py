@@ -33,7 +33,7 @@ from interactive.contacts.models import (
     RecipientType,
     Registration,
 )
-from interactive.db import utcnow
+from interactive.db import checks_for_many, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,7 @@ def _insert(session: Session, rows: list[dict[str, object]]) -> list[int]:
     table = cast(sa.Table, ConsentEvent.__table__)
     # Core, not the ORM's bulk path: a third of the time for the same executemany.
     statement = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    checks_for_many(session, len(rows))
     connection = session.connection()
     for start in range(0, len(rows), 5000):
         result = connection.execute(statement, rows[start : start + 5000])

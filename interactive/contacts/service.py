@@ -36,7 +36,7 @@ from interactive.contacts.models import (
     Suppression,
     SuppressionReason,
 )
-from interactive.db import utcnow
+from interactive.db import checks_for_many, utcnow
 from interactive.keywords.models import InboundMessage, InboundPart
 from interactive.outbound.models import Message
 
@@ -316,6 +316,7 @@ def add_members(session: Session, list_id: int, contact_ids: Iterable[int]) -> i
     10,000 ids. Returns how many were added."""
     ids = sorted(set(contact_ids))
     added = 0
+    checks_for_many(session, len(ids))
     for start in range(0, len(ids), 10000):
         chunk = ids[start : start + 10000]
         present = ListMember.__table__.alias("present")

@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from interactive.analytics import rollups
+from interactive.db import checks_for_many
 from interactive.outbound.models import Message, PartState
 from interactive.shortlinks.classify import classify
 from interactive.shortlinks.models import (
@@ -163,6 +164,7 @@ def store(
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(table).on_conflict_do_nothing(index_elements=["token"]).returning(table.c.id)
+    checks_for_many(session, len(rows))
     stored = len(session.execute(statement, rows).all())
     rollups.touch(
         session,
