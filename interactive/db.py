@@ -137,8 +137,9 @@ def _configure_sqlite(engine: Engine) -> None:
 PG_OPTIONS = "-c plan_cache_mode=force_custom_plan"
 
 
-#: Rows from which ``checks_for_many`` relaxes the plans of the key checks: below, planning a check
-#: per row (~10 µs of server CPU a row and key) costs less than the round trip to relax it.
+#: Rows from which ``checks_for_many`` relaxes the plans of the key checks: below, planning
+#: a check per row (~10 µs of server CPU a row and key) costs less than the round trip to
+#: relax it.
 KEY_CHECKS_GENERIC_FROM = 32
 
 

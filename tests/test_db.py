@@ -39,6 +39,4 @@ def test_generic_key_checks_last_for_a_transaction_and_a_checkout(app: Flask) ->
         assert connection.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
         connection.rollback()
     # Back in the pool, the connection prepares statements again.
-    with engine.connect() as connection:
-        assert connection.connection.dbapi_connection is raw
-        assert raw.prepare_threshold == prepared
+    assert raw.prepare_threshold == prepared
