@@ -137,9 +137,9 @@ def _configure_sqlite(engine: Engine) -> None:
 PG_OPTIONS = "-c plan_cache_mode=force_custom_plan"
 
 
-#: Rows from which ``checks_for_many`` relaxes the plans of the key checks: below, planning
-#: a check per row (~10 µs of server CPU a row and key) costs less than the round trip to
-#: relax it.
+#: Rows from which bulk writes relax the plans of the key checks (``checks_for_many``,
+#: ``copy_rows``): below, planning a check per row (~10 µs of server CPU a row and key)
+#: costs less than the round trip to relax it.
 KEY_CHECKS_GENERIC_FROM = 32
 
 
@@ -350,15 +350,15 @@ def copy_rows(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]])
     """Insert many rows with the same keys (flushes): COPY on PostgreSQL (no statement to
     build or parse, whatever the number of rows), an executemany elsewhere. From
     ``KEY_CHECKS_GENERIC_FROM`` rows into a table with foreign keys, the server keeps one
-    plan for their checks (``checks_for_many``)."""
+    plan for their checks (``generic_key_checks``)."""
     if not rows:
         return
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         session.execute(sa.insert(table), list(rows))
         return
-    if table.foreign_keys:
-        checks_for_many(session, len(rows))
+    if table.foreign_keys and len(rows) >= KEY_CHECKS_GENERIC_FROM:
+        generic_key_checks(connection)
     dialect = connection.dialect
     names = list(rows[0])
     processors = [

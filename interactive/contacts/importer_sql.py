@@ -285,6 +285,7 @@ class Writer:
             add = _PG_ADD_TO_LIST if self.postgresql else _ADD_TO_LIST
             if self.postgresql:
                 connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+                generic_key_checks(connection)  # each member's list and contact
             connection.execute(_now_text(add), {"now": now, "list_id": int(self.list_id)})
             if self.postgresql:
                 connection.exec_driver_sql("SET LOCAL enable_seqscan = on")
@@ -337,7 +338,6 @@ class Writer:
     ) -> tuple[int, int]:
         # Compiling these statements to machine code costs more than it saves (~70 ms each).
         connection.exec_driver_sql("SET LOCAL jit = off")
-        generic_key_checks(connection)  # the list's members
         connection.exec_driver_sql("DROP TABLE IF EXISTS pg_temp.import_stage")
         connection.exec_driver_sql(_PG_STAGE)
         _copy(connection, f"COPY import_stage ({CONTACT_COLUMNS}) FROM STDIN", batch.copy)
