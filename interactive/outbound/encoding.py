@@ -140,7 +140,14 @@ def split(
     """
     _check_ref(concat_ref, ref_16bit)
     if _PLAIN_CHARS.issuperset(text):
-        return _split_plain(text, concat_ref, ref_16bit)
+        septets = text.translate(_PLAIN_TRANSLATION).encode("latin-1")
+        return _split_even(text, septets, "GSM7", concat_ref, ref_16bit)
+    if (
+        not _GSM_CHARS.issuperset(text)
+        and (not turkish_shift or not _TURKISH_CHARS.issuperset(text))
+        and max(text) < _ASTRAL
+    ):
+        return _split_even(text, _utf16(text), "UCS2", concat_ref, ref_16bit)
     return _split_tokens(text, turkish_shift, concat_ref, ref_16bit)
 
 
@@ -166,27 +173,33 @@ def _split_tokens(
     ]
 
 
-def _split_plain(text: str, concat_ref: int, ref_16bit: bool) -> list[EncodedPart]:
-    """``split`` for the most common text: only characters of the default table, one
-    septet each, so parts are plain slices (the same parts as the general path)."""
-    septets = text.translate(_PLAIN_TRANSLATION).encode("latin-1")
-    single = _capacity("GSM7", 0)
-    if len(septets) <= single:
-        return [EncodedPart(b"", septets, DCS_GSM7, text, len(septets), single)]
-    per_part = _capacity("GSM7", len(_build_udh(2, 1, 0, ref_16bit=ref_16bit, turkish_shift=False)))
-    total = -(-len(septets) // per_part)
+def _split_even(
+    text: str, payload: bytes, encoding: Encoding, concat_ref: int, ref_16bit: bool
+) -> list[EncodedPart]:
+    """``split`` for the most common texts, whose every character is one unit: only
+    characters of the default table (one septet each), or UCS-2 text of the Basic
+    Multilingual Plane (two octets each). Parts are then plain slices of the text and of
+    its ``payload``: the same parts as the general path, without a token per character."""
+    width = 2 if encoding == "UCS2" else 1
+    data_coding = DCS_UCS2 if encoding == "UCS2" else DCS_GSM7
+    single = _capacity(encoding, 0)
+    if len(text) <= single:
+        return [EncodedPart(b"", payload, data_coding, text, len(text), single)]
+    concat_udh = _build_udh(2, 1, 0, ref_16bit=ref_16bit, turkish_shift=False)
+    per_part = _capacity(encoding, len(concat_udh))
+    total = -(-len(text) // per_part)
     if total > MAX_PARTS:
         raise ValueError(f"text needs {total} parts; at most {MAX_PARTS} can be concatenated")
     return [
         EncodedPart(
             udh=_build_udh(total, seq, concat_ref, ref_16bit=ref_16bit, turkish_shift=False),
-            payload=septets[start : start + per_part],
-            data_coding=DCS_GSM7,
+            payload=payload[start * width : (start + per_part) * width],
+            data_coding=data_coding,
             text=text[start : start + per_part],
-            units=len(septets[start : start + per_part]),
+            units=len(text[start : start + per_part]),
             capacity=per_part,
         )
-        for seq, start in enumerate(range(0, len(septets), per_part), start=1)
+        for seq, start in enumerate(range(0, len(text), per_part), start=1)
     ]
 
 
@@ -236,15 +249,23 @@ _PLAIN_TOKENS = {
     char: _Token(char, bytes((code,)), 1) for char, code in tables.DEFAULT_CODES.items()
 }
 _PLAIN_CHARS = frozenset(tables.DEFAULT_CODES)
+# Text with a character outside these needs UCS-2 (without, or with, the Turkish shift).
+_GSM_CHARS = _PLAIN_CHARS | frozenset(tables.DEFAULT_EXTENSION_CODES)
+_TURKISH_CHARS = _PLAIN_CHARS | frozenset(tables.TURKISH_SINGLE_SHIFT_CODES)
 #: The first character outside the Basic Multilingual Plane (two UCS-2 units).
 _ASTRAL = "\U00010000"
 _PLAIN_TRANSLATION = str.maketrans({char: chr(code) for char, code in tables.DEFAULT_CODES.items()})
 
 
+def _utf16(text: str) -> bytes:
+    # surrogatepass: a str may hold a lone surrogate; it is sent as the unit it is.
+    return text.encode("utf-16-be", "surrogatepass")
+
+
 def _ucs2_tokens(text: str) -> list[_Token]:
     tokens = []
     for char in text:
-        code = char.encode("utf-16-be", "surrogatepass")
+        code = _utf16(char)
         tokens.append(_Token(char, code, len(code) // 2))
     return tokens
 

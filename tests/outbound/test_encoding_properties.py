@@ -132,3 +132,22 @@ def test_plain_texts_split_as_the_general_path_does(text, turkish_shift, ref_16b
 
     general = _split_tokens(text, turkish_shift, ref, ref_16bit)
     assert split(text, turkish_shift=turkish_shift, concat_ref=ref, ref_16bit=ref_16bit) == general
+
+
+@given(texts, st.booleans(), st.booleans(), st.integers(0, 255))
+def test_any_text_splits_as_the_general_path_does(text, turkish_shift, ref_16bit, ref):
+    """The shortcuts (default-table text, UCS-2 text of the Basic Multilingual Plane) give
+    the parts the token-by-token path gives."""
+    from interactive.outbound.encoding import _split_tokens
+
+    general = _split_tokens(text, turkish_shift, ref, ref_16bit)
+    assert split(text, turkish_shift=turkish_shift, concat_ref=ref, ref_16bit=ref_16bit) == general
+
+
+def test_ucs2_text_with_a_lone_surrogate_splits_as_the_general_path_does():
+    from interactive.outbound.encoding import _split_tokens
+
+    text = "Kış " * 30 + "\ud83d" + "ş" * 50
+    parts = split(text, concat_ref=7)
+    assert parts == _split_tokens(text, False, 7, False)
+    assert [part.units for part in parts] == [67, 67, 37]
