@@ -47,9 +47,19 @@ from interactive.outbound.models import (
 )
 from interactive.outbound.service import outbound_stream
 from interactive.shortlinks import service as links
+from interactive.shortlinks.models import Link
 from interactive.streams import publish_after_commit
 
 log = logging.getLogger(__name__)
+
+# What a chunk fills; analysed as they grow (``db.analyse_grown``), since the gateway looks
+# its parts up by key while the fan-out is still writing them.
+FILLED_TABLES = (
+    Message.__tablename__,
+    MessagePart.__tablename__,
+    Recipient.__tablename__,
+    Link.__tablename__,
+)
 
 CHUNK_SIZE = 5000
 # A queued chunk whose job has not finished after this long is queued again.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from interactive.db import db, utcnow
+from interactive.db import after_commit, analyse_grown, db, utcnow
 from interactive.outbound import fanout
 from interactive.queue import job
 from interactive.redis_store import get_redis
@@ -23,7 +23,11 @@ def expand_campaign_chunk(chunk_id: int) -> int:
     """Expand one chunk (see ``fanout.expand_chunk``); safe to run twice. Returns the
     messages queued."""
     sending = fanout.Sending.from_app(get_redis())
-    queued = fanout.expand_chunk(db.session(), chunk_id, sending)
+    session = db.session()
+    queued = fanout.expand_chunk(session, chunk_id, sending)
+    if queued:
+        engine = db.engine
+        after_commit(session, lambda: analyse_grown(engine, fanout.FILLED_TABLES))
     log.info("campaign chunk expanded chunk_id=%s messages=%s", chunk_id, queued)
     return queued
 

@@ -301,6 +301,10 @@ class Gateway:
                 continue
             self.store.acknowledge(batch, ok=True)
             self._after_commit(batch, stored)
+            try:
+                self.store.analyse_if_due()
+            except Exception:  # statistics only: the batch is stored and answered
+                log.exception("smpp %s: analysing failed", self.connection.name)
 
     def _mo_loop(self, stop: threading.Event) -> None:
         """MOs: store, hand to the router, then answer the SMSC."""

@@ -20,14 +20,14 @@ import sqlalchemy as sa
 from flask import Flask
 from smpplib import consts
 
-from interactive.db import db
+from interactive.db import analyse_grown, db
 from interactive.keywords import service as inbound_service
 from interactive.keywords.models import InboundMessage, InboundPart
 from interactive.keywords.service import RETRANSMIT_WINDOW
 from interactive.outbound import delivery
 from interactive.outbound import service as outbound
 from interactive.outbound.decoding import parse_udh
-from interactive.outbound.models import PartState
+from interactive.outbound.models import DeliveryReceipt, PartState, SmscId
 from interactive.smpp.config import SmppConnection
 from interactive.smpp.messages import InboundMessage as Pdu
 from interactive.smpp.messages import Responder, SubmitResult, SubmitStatus, acknowledge
@@ -40,6 +40,11 @@ from interactive.smpp.reassembly import (
 from interactive.smpp.receipts import IdHint, id_forms, id_key, is_receipt, parse_receipt
 
 log = logging.getLogger(__name__)
+
+# How often the store thread checks whether the tables it fills have outgrown their
+# statistics (one catalogue query).
+ANALYSE_EVERY_S = 10.0
+FILLED_TABLES = (SmscId.__tablename__, DeliveryReceipt.__tablename__)
 
 RESULT_STATES = {
     SubmitStatus.ACCEPTED: PartState.ACCEPTED,
@@ -105,6 +110,7 @@ class GatewayStore:
         self.reassembler = Reassembler(timeout=connection.mo_reassembly_timeout)
         self.hint = connection.dlr_id_format
         self._autocommit_engine: sa.Engine | None = None
+        self._analysed_at = time.monotonic()
 
     def normalise(self, smsc_id: str) -> frozenset[str]:
         return id_forms(smsc_id, self.hint)
@@ -130,6 +136,18 @@ class GatewayStore:
             if receipts:
                 delivery.record_receipts(session, self.connection.name, receipts)
         return stored
+
+    def analyse_if_due(self) -> None:
+        """Every ``ANALYSE_EVERY_S``: analyse the tables the gateway fills as they grow
+        (``db.analyse_grown``); its receipts are looked up by SMSC id in them."""
+        now = time.monotonic()
+        if now - self._analysed_at < ANALYSE_EVERY_S:
+            return
+        self._analysed_at = now
+        with self.app.app_context():
+            analysed = analyse_grown(db.engine, FILLED_TABLES)
+        if analysed:
+            log.info("smpp %s: analysed %s", self.connection.name, ", ".join(analysed))
 
     def store_mos(self, batch: Batch) -> Stored:
         """The batch's MOs, and concatenated MOs whose missing parts timed out, in one
