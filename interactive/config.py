@@ -77,6 +77,8 @@ class Config:
     SIMULATOR_SYSTEM_ID = "interactive"
     SIMULATOR_PASSWORD = "simulat"  # noqa: S105 (the local simulator only)
     SIMULATOR_RECEIPT_DELAY = 1.0
+    # Submits (and finished deliveries) it keeps for its pages and inspection.
+    SIMULATOR_KEEP_RECORDS = 10_000
     #: Region for phone numbers written without a country code (ISO 3166 code).
     DEFAULT_REGION = "TR"
     #: When commercial messages may reach a recipient, in the recipient's own time zone
@@ -260,6 +262,7 @@ def validate(config: FlaskConfig | dict[str, Any], instance_path: Path) -> None:
         ("API_RATE_LIMIT_PER_MINUTE", 1),
         ("SESSION_LIFETIME_HOURS", 1),
         ("TRUSTED_PROXIES", 0),
+        ("SIMULATOR_KEEP_RECORDS", 1),
     ):
         config[key] = _coerce_int(key, config.get(key), minimum)
     config["SCHEDULER_TICK_SECONDS"] = _coerce_float(

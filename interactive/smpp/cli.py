@@ -56,6 +56,7 @@ def simulator() -> None:
         port=int(port),
         credentials={str(config["SIMULATOR_SYSTEM_ID"]): str(config["SIMULATOR_PASSWORD"])},
         receipt_delay=float(config["SIMULATOR_RECEIPT_DELAY"]),
+        keep_records=int(config["SIMULATOR_KEEP_RECORDS"]),
     )
     stop = stop_event_on_signals()
     run_simulator(settings, stop, lambda sim: inject_typed_replies(app, sim, stop))

@@ -162,15 +162,17 @@ class SmscSimulator:
             return list(self._handler.submitted)
 
     def wait_for_submits(self, count: int, timeout: float = 5.0) -> list[SubmittedMessage]:
-        submitted = self._handler.submitted
-        if not self.wait_for(lambda: len(submitted) >= count, timeout):
-            raise TimeoutError(f"{len(submitted)} of {count} submits within {timeout}s")
+        """Wait until ``count`` submits arrived since the records were last cleared; returns
+        the submits kept (``SimulatorConfig.keep_records``)."""
+        handler = self._handler
+        if not self.wait_for(lambda: handler.submit_count >= count, timeout):
+            raise TimeoutError(f"{handler.submit_count} of {count} submits within {timeout}s")
         return self.submitted()
 
     def inbox(self, destination: str) -> list[SubmittedMessage]:
-        """Accepted messages for one handset, oldest first."""
+        """Accepted messages for one handset, oldest first (of the submits kept)."""
         with self._cond:
-            return list(self._handler.inbox.get(destination, ()))
+            return self._handler.inbox(destination)
 
     def deliveries(self, kind: Literal["receipt", "mo"] | None = None) -> list[Delivery]:
         with self._cond:
@@ -186,10 +188,8 @@ class SmscSimulator:
 
     def clear_records(self) -> None:
         with self._changing():
-            self._handler.submitted.clear()
-            self._handler.inbox.clear()
+            self._handler.clear()
             self._delivery.forget_final()
-            self._handler.nacks.clear()
 
     # -- actions -----------------------------------------------------------------------------
     def unbind_all(self) -> int:

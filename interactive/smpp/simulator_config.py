@@ -86,6 +86,10 @@ class SimulatorConfig:
     enquire_link_max_missed: int = 3
     unbind_timeout: float = 5.0
     max_command_length: int = pdu.MAX_COMMAND_LENGTH
+    #: How many submits, and finished deliveries, are kept for inspection (the oldest go
+    #: first); None keeps every one. A simulator that runs for days needs a bound, or it
+    #: holds every message ever sent to it.
+    keep_records: int | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -97,6 +101,8 @@ class SimulatorConfig:
             raise ValueError("delays must not be negative")
         if not pdu.HEADER_LENGTH <= self.max_command_length <= pdu.MAX_COMMAND_LENGTH:
             raise ValueError("max_command_length must be within 16..64 KiB")
+        if self.keep_records is not None and self.keep_records < 1:
+            raise ValueError("keep_records must be at least 1")
         for system_id, password in self.credentials.items():
             # SMPP 3.4 limits (C-octet strings incl. NUL): longer values can never bind.
             if len(system_id) > 15 or len(password) > 8:

@@ -195,6 +195,11 @@ class DeliveryEngine:
 
     def start_delivery(self, delivery: Delivery) -> None:
         self.deliveries.append(delivery)
+        keep = self.config.keep_records
+        if keep is not None and len(self.deliveries) >= 2 * keep:
+            # The newest ``keep`` stay, and every older one still in play.
+            older, newer = self.deliveries[:-keep], self.deliveries[-keep:]
+            self.deliveries = [d for d in older if not d.final] + newer
         self._send_or_park(delivery)
 
     def _pick_receiver(

@@ -17,6 +17,7 @@ import queue
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -202,9 +203,23 @@ class SessionHandler:
         self._scheduler = scheduler
         self._message_ids = MessageIds()
         self._counters = PersonaCounters()
-        self.submitted: list[SubmittedMessage] = []
-        self.inbox: dict[str, list[SubmittedMessage]] = {}
+        self.submitted: deque[SubmittedMessage] = deque(maxlen=config.keep_records)
+        self.submit_count = 0  # since the records were last cleared, kept or not
         self.nacks: list[ReceivedNack] = []
+
+    def inbox(self, destination: str) -> list[SubmittedMessage]:
+        """The accepted submits to ``destination`` among those kept, oldest first."""
+        return [
+            record
+            for record in self.submitted
+            if record.destination_addr == destination
+            and record.command_status == consts.SMPP_ESME_ROK
+        ]
+
+    def clear(self) -> None:
+        self.submitted.clear()
+        self.submit_count = 0
+        self.nacks.clear()
 
     def read_loop(self, s: Session) -> None:
         reader = pdu.PduReader(s.sock, self.config.max_command_length)
@@ -381,8 +396,7 @@ class SessionHandler:
     ) -> SubmittedMessage:
         record = SubmittedMessage.from_pdu(p, s.system_id or "", s.id, status, message_id, fault)
         self.submitted.append(record)
-        if status == consts.SMPP_ESME_ROK:
-            self.inbox.setdefault(record.destination_addr, []).append(record)
+        self.submit_count += 1
         if logger.isEnabledFor(logging.DEBUG):  # masking a number costs a hash
             logger.debug(
                 "submit from %s to %s: status 0x%02x id %s fault %s",

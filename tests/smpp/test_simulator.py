@@ -794,3 +794,28 @@ def test_config_validation():
         SimulatorConfig(credentials={"acme": "much-too-long"})
     with pytest.raises(ValueError, match="format"):
         ConnectionProfile(message_id_format="octal")  # type: ignore[arg-type]
+
+
+def test_a_bounded_simulator_keeps_the_newest_submits_and_counts_them_all(make_sim, raw):
+    sim = make_sim(always_receipt=True, keep_records=3)
+    client = raw(sim)
+    for n in range(5):
+        client.submit(text=f"m{n}".encode())
+    kept = sim.wait_for_submits(5)
+    assert [m.payload for m in kept] == [b"m2", b"m3", b"m4"]
+    assert [m.payload for m in sim.inbox(HANDSET)] == [b"m2", b"m3", b"m4"]
+    assert sim.wait_for(lambda: len(sim.deliveries()) >= 3)
+    for _ in range(10):  # five responses, five receipts
+        message = client.read()
+        if message.command == "deliver_sm":
+            client.ack(message)
+    assert sim.wait_for(lambda: all(d.final for d in sim.deliveries()))
+    assert 3 <= len(sim.deliveries("receipt")) < 6
+    sim.clear_records()
+    with pytest.raises(TimeoutError):
+        sim.wait_for_submits(1, timeout=0.2)
+
+
+def test_keep_records_must_be_positive():
+    with pytest.raises(ValueError, match="keep_records"):
+        SimulatorConfig(keep_records=0)
