@@ -84,6 +84,7 @@ class DeliveryEngine:
         self._call_later = call_later
         self._mo_refs = itertools.count(1)
         self.deliveries: list[Delivery] = []
+        self._trim_at = 2 * (config.keep_records or 0)
         self._pending: list[Delivery] = []
 
     def forget_final(self) -> None:
@@ -196,10 +197,12 @@ class DeliveryEngine:
     def start_delivery(self, delivery: Delivery) -> None:
         self.deliveries.append(delivery)
         keep = self.config.keep_records
-        if keep is not None and len(self.deliveries) >= 2 * keep:
-            # The newest ``keep`` stay, and every older one still in play.
+        if keep is not None and len(self.deliveries) >= self._trim_at:
+            # The newest ``keep`` stay, and every older one still in play; trimmed again
+            # only once the list has doubled, however many are in play.
             older, newer = self.deliveries[:-keep], self.deliveries[-keep:]
             self.deliveries = [d for d in older if not d.final] + newer
+            self._trim_at = 2 * len(self.deliveries)
         self._send_or_park(delivery)
 
     def _pick_receiver(
