@@ -102,12 +102,7 @@ def count_segments(
     """
     if _PLAIN_CHARS.issuperset(text):
         return _count_simple("GSM7", len(text), ref_16bit)
-    # UCS-2 with no surrogate pair: every character is one unit, none can straddle.
-    if (
-        not turkish_shift
-        and _gsm_tokens(text, tables.DEFAULT_EXTENSION_CODES) is None
-        and max(text, default="") < _ASTRAL
-    ):
+    if _plain_ucs2(text, turkish_shift):
         return _count_simple("UCS2", len(text), ref_16bit)
     layout = _choose_layout(text, turkish_shift, ref_16bit)
     units = sum(token.units for chunk in layout.chunks for token in chunk)
@@ -142,11 +137,7 @@ def split(
     if _PLAIN_CHARS.issuperset(text):
         septets = text.translate(_PLAIN_TRANSLATION).encode("latin-1")
         return _split_even(text, septets, "GSM7", concat_ref, ref_16bit)
-    if (
-        not _GSM_CHARS.issuperset(text)
-        and (not turkish_shift or not _TURKISH_CHARS.issuperset(text))
-        and max(text) < _ASTRAL
-    ):
+    if _plain_ucs2(text, turkish_shift):
         return _split_even(text, _utf16(text), "UCS2", concat_ref, ref_16bit)
     return _split_tokens(text, turkish_shift, concat_ref, ref_16bit)
 
@@ -182,11 +173,9 @@ def _split_even(
     its ``payload``: the same parts as the general path, without a token per character."""
     width = 2 if encoding == "UCS2" else 1
     data_coding = DCS_UCS2 if encoding == "UCS2" else DCS_GSM7
-    single = _capacity(encoding, 0)
+    single, per_part = _capacities(encoding, ref_16bit)
     if len(text) <= single:
         return [EncodedPart(b"", payload, data_coding, text, len(text), single)]
-    concat_udh = _build_udh(2, 1, 0, ref_16bit=ref_16bit, turkish_shift=False)
-    per_part = _capacity(encoding, len(concat_udh))
     total = -(-len(text) // per_part)
     if total > MAX_PARTS:
         raise ValueError(f"text needs {total} parts; at most {MAX_PARTS} can be concatenated")
@@ -255,6 +244,16 @@ _TURKISH_CHARS = _PLAIN_CHARS | frozenset(tables.TURKISH_SINGLE_SHIFT_CODES)
 #: The first character outside the Basic Multilingual Plane (two UCS-2 units).
 _ASTRAL = "\U00010000"
 _PLAIN_TRANSLATION = str.maketrans({char: chr(code) for char, code in tables.DEFAULT_CODES.items()})
+
+
+def _plain_ucs2(text: str, turkish_shift: bool) -> bool:
+    """The text needs UCS-2 (a character outside the GSM tables the route takes) and has
+    no surrogate pair: every character is one unit, and none can straddle two parts."""
+    return (
+        not _GSM_CHARS.issuperset(text)
+        and (not turkish_shift or not _TURKISH_CHARS.issuperset(text))
+        and max(text) < _ASTRAL
+    )
 
 
 def _utf16(text: str) -> bytes:
