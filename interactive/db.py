@@ -259,7 +259,8 @@ def bulk_update(
         for name in ("id", *names):
             process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
             values = [row[name] for row in rows]
-            params[f"p_{name}"] = [process(v) for v in values] if process else values
+            values = [process(v) for v in values] if process else values
+            params[f"p_{name}"] = array_literal(values) or values
         connection.exec_driver_sql(sql, params)
         return
     bound = {name: sa.bindparam(f"p_{name}", type_=table.c[name].type) for name in ["id", *names]}
@@ -407,6 +408,30 @@ def analyse_grown(engine: Engine, tables: Sequence[str]) -> list[str]:
                 f"ANALYZE (SKIP_LOCKED) {', '.join(quote(name) for name in grown)}"
             )
     return grown
+
+
+def array_literal(values: Sequence[Any]) -> str | None:
+    """``values`` as the text of a PostgreSQL array (``{1,NULL,"a \\"b\\""}``) when each is
+    an int, a str, a datetime or None; None otherwise. The statement casts it to the
+    column's array type. psycopg builds an array parameter element by element in Python, a
+    tenth of the gateway's time for the parts it updates; this is one join."""
+    items = []
+    moment, moment_text = None, ""  # a batch's rows mostly share one timestamp object
+    for value in values:
+        kind = type(value)
+        if kind is int:
+            items.append(str(value))
+        elif kind is str:
+            items.append('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        elif value is None:
+            items.append("NULL")
+        elif kind is datetime:
+            if value is not moment:
+                moment, moment_text = value, '"' + value.isoformat() + '"'
+            items.append(moment_text)
+        else:
+            return None
+    return "{" + ",".join(items) + "}"
 
 
 @functools.lru_cache(maxsize=64)

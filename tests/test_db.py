@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from interactive.db import analyse_grown, generic_key_checks
+from interactive.db import (
+    UTCDateTime,
+    analyse_grown,
+    array_literal,
+    bulk_update,
+    generic_key_checks,
+)
 
 
 def test_the_engine_is_set_up_for_its_backend(ctx: Session) -> None:
@@ -81,3 +88,42 @@ def test_analyse_grown_follows_a_table_as_it_doubles(app: Flask) -> None:
     finally:
         with engine.begin() as connection:
             connection.exec_driver_sql(f"DROP TABLE {table}")
+
+
+def test_bulk_update_writes_every_value_as_given(ctx: Session) -> None:
+    """On PostgreSQL the columns travel as array texts (``array_literal``): quotes,
+    backslashes, separators, NULLs and time stamps must come back as they were; a type it
+    does not write (a boolean) takes the driver's arrays."""
+    metadata = sa.MetaData()
+    table = sa.Table(
+        f"bulk_{secrets.token_hex(3)}",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("note", sa.Text),
+        sa.Column("at", UTCDateTime),
+        sa.Column("n", sa.BigInteger),
+        sa.Column("flag", sa.Boolean),
+    )
+    connection = ctx.connection()
+    metadata.create_all(connection)
+    notes = ['say "hi"', "back\\slash", "a,b}{", "", "NULL", "İ ş\ttab", None]
+    ctx.execute(sa.insert(table), [{"id": i, "flag": False} for i in range(len(notes))])
+    moment = datetime(2026, 11, 24, 21, 30, 1, 123456, tzinfo=UTC)
+    rows = [
+        {"id": i, "note": note, "at": moment if i % 2 else None, "n": -(2**40) + i}
+        for i, note in enumerate(notes)
+    ]
+    bulk_update(ctx, table, rows)
+    bulk_update(ctx, table, [{"id": 1, "flag": True}])
+    stored = ctx.execute(sa.select(table).order_by(table.c.id)).all()
+    assert [tuple(row) for row in stored] == [
+        (row["id"], row["note"], row["at"], row["n"], row["id"] == 1) for row in rows
+    ]
+    table.drop(connection)
+
+
+def test_array_literal_takes_only_the_types_it_spells() -> None:
+    assert array_literal([1, None, 'a"b']) == '{1,NULL,"a\\"b"}'
+    assert array_literal([]) == "{}"
+    assert array_literal([True]) is None  # a bool is an int subclass, written by the driver
+    assert array_literal([1.5]) is None

@@ -238,7 +238,7 @@ class GatewayStore:
 
     def _receipt(self, pdu: Pdu) -> delivery.ReceiptIn:
         body = pdu.message_payload or pdu.short_message
-        receipt = parse_receipt(body, pdu.tlvs, id_hint=self.hint)
+        receipt = parse_receipt(body, pdu.tlvs, id_hint=self.hint, details=False)
         if receipt.problem:
             log.warning(
                 "smpp %s: receipt read with problems: %s", self.connection.name, receipt.problem

@@ -11,11 +11,13 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import timedelta
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from smpplib import consts
 
@@ -39,6 +41,8 @@ from interactive.smpp.simulator_personas import (
 from interactive.smpp.simulator_personas import Fault as F
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 RECEIPT_ESM_CLASS = 0x04  # SMSC delivery receipt (SMPP 3.4 §5.2.12)
 VENDOR_TLVS: tuple[tuple[int, bytes], ...] = ((pdu.VENDOR_TLV_TAG, b"SIM"), (0x1401, b"\x00\x2a"))
@@ -64,6 +68,44 @@ class Receiver(Protocol):
     def send(self, data: bytes, *, close: bool = False, abort: bool = False) -> None: ...
 
 
+#: Actions due after a fixed delay run together, at most this late: one timer and one taking
+#: of the lock per batch instead of one each, with thousands of receipts a second.
+BATCH_S = 0.005
+
+
+class _FixedDelayLine(Generic[T]):
+    """Items each due ``delay`` seconds after it joined, handled in order under the
+    simulator's lock by ``run``; one timer for the head of the line at a time."""
+
+    def __init__(self, changing: Changing, call_later: CallLater, run: Callable[[T], None]):
+        self._changing = changing
+        self._call_later = call_later
+        self._run = run
+        self._items: deque[tuple[float, T]] = deque()
+        self._armed = False
+
+    def add(self, delay: float, item: T) -> None:
+        """Call with the lock held."""
+        self._items.append((time.monotonic() + delay, item))
+        if not self._armed:
+            self._armed = True
+            self._call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        with self._changing():
+            items, now = self._items, time.monotonic()
+            while items and items[0][0] <= now:
+                item = items.popleft()[1]
+                try:
+                    self._run(item)
+                except Exception:
+                    logger.exception("simulator delayed action failed")
+            if items:
+                self._call_later(max(items[0][0] - now, BATCH_S), self._fire)
+            else:
+                self._armed = False
+
+
 class DeliveryEngine:
     """Every deliver_sm the simulator originates, and the receivers it may write them to.
 
@@ -86,6 +128,10 @@ class DeliveryEngine:
         self.deliveries: list[Delivery] = []
         self._trim_at = 2 * (config.keep_records or 0)
         self._pending: list[Delivery] = []
+        self._receipts = _FixedDelayLine[Delivery](changing, call_later, self.start_delivery)
+        self._timeouts = _FixedDelayLine[tuple[Receiver, int, DeliveryAttempt]](
+            changing, call_later, self._time_out
+        )
 
     def forget_final(self) -> None:
         """Drop the records of deliveries that are done (pending ones are still in play)."""
@@ -186,13 +232,9 @@ class DeliveryEngine:
         if self.config.receipt_delay <= 0:
             self.start_delivery(receipt)  # queued behind the response just written
         else:
-            delay = self.config.receipt_delay
-            self._call_later(delay, partial(self._locked_start, receipt))
+            self._receipts.add(self.config.receipt_delay, receipt)
 
     # -- deliver_sm ----------------------------------------------------------------------------
-    def _locked_start(self, delivery: Delivery) -> None:
-        with self._changing():
-            self.start_delivery(delivery)
 
     def start_delivery(self, delivery: Delivery) -> None:
         self.deliveries.append(delivery)
@@ -239,8 +281,7 @@ class DeliveryEngine:
         d.state = DeliveryState.IN_FLIGHT
         s.inflight[seq] = (d, attempt)
         s.send(raw)
-        timeout = self.config.deliver_response_timeout
-        self._call_later(timeout, partial(self._delivery_timeout, s, seq, attempt))
+        self._timeouts.add(self.config.deliver_response_timeout, (s, seq, attempt))
 
     def pump_pending(self) -> None:
         pending, self._pending = self._pending, []
@@ -283,11 +324,12 @@ class DeliveryEngine:
             if d.state is DeliveryState.RETRY_WAIT:
                 self._send_or_park(d)
 
-    def _delivery_timeout(self, s: Receiver, seq: int, attempt: DeliveryAttempt) -> None:
-        with self._changing():
-            entry = s.inflight.get(seq)
-            if entry is None or entry[1] is not attempt:
-                return
-            del s.inflight[seq]
-            attempt.outcome = "timeout"
-            self._retry_or_fail(entry[0])
+    def _time_out(self, sent: tuple[Receiver, int, DeliveryAttempt]) -> None:
+        """A deliver_sm's response time is up: if still unanswered, try again or fail."""
+        s, seq, attempt = sent
+        entry = s.inflight.get(seq)
+        if entry is None or entry[1] is not attempt:
+            return
+        del s.inflight[seq]
+        attempt.outcome = "timeout"
+        self._retry_or_fail(entry[0])

@@ -83,11 +83,18 @@ class Scheduler:
                     self._cond.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
                 if self._stopped:
                     return
-                action = heapq.heappop(self._heap)[2]
-            try:
-                action()
-            except Exception:
-                logger.exception("simulator timer action failed")
+                # Everything due at once: thousands of receipts a second wake the thread once
+                # per batch, not once each.
+                now, due = time.monotonic(), []
+                while self._heap and self._heap[0][0] <= now:
+                    due.append(heapq.heappop(self._heap)[2])
+            for action in due:
+                if self._stopped:
+                    return
+                try:
+                    action()
+                except Exception:
+                    logger.exception("simulator timer action failed")
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,9 @@ class Session:
         self._sequence = 0
         self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
+        # Guards ``_queued``: writes handed to the writer thread and not yet written.
+        self._write_lock = threading.Lock()
+        self._queued = 0
 
     def info(self) -> SessionInfo:
         return SessionInfo(
@@ -141,7 +151,26 @@ class Session:
         return [reader, self._writer]
 
     def send(self, data: bytes, *, close: bool = False, abort: bool = False) -> None:
-        if self.open:
+        """Write ``data`` in order after everything sent before. A plain PDU with nothing
+        waiting before it goes out from the caller's thread if the socket takes it
+        without blocking (a thread hand-off fewer per PDU); the rest of it, and anything
+        while the writer thread has work, is queued for that thread, so a client that
+        stops reading stalls its own writer and never the caller."""
+        if not self.open:
+            return
+        with self._write_lock:
+            if not (self._queued or close or abort or self.sliced):
+                try:
+                    sent = self.sock.send(data, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    sent = 0
+                except OSError:
+                    self.shutdown()
+                    return
+                if sent == len(data):
+                    return
+                data = data[sent:]
+            self._queued += 1
             self._queue.put(_Write(data, close, abort))
 
     def shutdown(self, how: int = socket.SHUT_RDWR) -> None:
@@ -174,6 +203,8 @@ class Session:
             except OSError:
                 self.shutdown()
                 return
+            with self._write_lock:
+                self._queued -= 1
             if item.abort:
                 self.shutdown()
             elif item.close:

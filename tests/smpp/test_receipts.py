@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from interactive.smpp import pdu
+from interactive.smpp import pdu, receipts
 from interactive.smpp.receipts import (
     RANK,
     State,
@@ -243,6 +243,40 @@ def test_any_bytes_parse_without_raising(short_message: bytes, tlvs: dict[int, b
     receipt = parse_receipt(short_message, tlvs)
     assert receipt.state in State
     assert (receipt.problem is None) or receipt.problem
+
+
+# Tokens the shortcut takes (a key-like "stat:" inside one included); the rest fall back.
+_TOKEN = st.text(st.sampled_from("0123456789abcdefXYZ:-_.\x00İstat"), min_size=1, max_size=12)
+
+
+@given(
+    st.lists(_TOKEN, min_size=7, max_size=7),
+    st.text(st.sampled_from("ab :,;\x00\nidstaterxt"), max_size=40),
+    st.sampled_from(["text", "Text"]),
+)
+def test_the_canonical_layout_reads_as_the_general_reading(
+    values: list[str], sample: str, text_key: str
+) -> None:
+    keys = ("id", "sub", "dlvrd", "submit date", "done date", "stat", "err")
+    body = " ".join(f"{key}:{value}" for key, value in zip(keys, values, strict=True))
+    body += f" {text_key}:{sample}"
+    fast = receipts._text_fields(body)
+    assert fast == receipts._general_text_fields(body)
+
+
+def test_receipt_without_details_reads_what_the_gateway_stores() -> None:
+    full = parse_receipt(STANDARD, id_hint="hex")
+    brief = parse_receipt(STANDARD, id_hint="hex", details=False)
+    assert (brief.message_id, brief.id_forms, brief.state, brief.error_code) == (
+        full.message_id,
+        full.id_forms,
+        full.state,
+        full.error_code,
+    )
+    assert brief.submit_date is None and brief.text is None and brief.submitted is None
+    bad_date = parse_receipt(b"id:1 submit date:99 stat:DELIVRD err:000", details=False)
+    assert bad_date.problem is None  # not read, so not reported
+    assert parse_receipt(b"id:1 stat:NOPE", details=False).problem == "unknown stat 'NOPE'"
 
 
 def test_dates_are_read_in_the_smsc_time_zone_and_returned_in_utc() -> None:

@@ -38,8 +38,12 @@ RECEIPT_RE = re.compile(
 class RawEsme:
     """A minimal ESME on a raw socket; reads time out after DEADLINE seconds."""
 
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+    def __init__(self, port: int, receive_buffer: int | None = None) -> None:
+        self.sock = socket.socket()
+        if receive_buffer is not None:  # before connecting, so the TCP window is small too
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self.sock.settimeout(DEADLINE)
+        self.sock.connect(("127.0.0.1", port))
         self._seq = itertools.count(1)
 
     def send(self, name: str, *, status: int = 0, sequence: int | None = None, **fields) -> int:
@@ -637,6 +641,31 @@ def test_unanswered_deliver_sm_is_resent_after_response_timeout(make_sim, raw):
     assert second.sequence != first.sequence
     assert handle.wait(DEADLINE)
     assert [a.outcome for a in handle.deliveries[0].attempts] == ["timeout", "answered"]
+
+
+def test_a_client_that_stops_reading_stalls_only_its_own_connection(make_sim, raw):
+    """Writes go out from the handling thread while the socket takes them, and queue behind
+    whatever waits once it does not: the other connections are served meanwhile, and the
+    stalled one gets every PDU in order when it reads again."""
+    sim = make_sim(deliver_response_timeout=60)
+    stalled = RawEsme(sim.port, receive_buffer=4096)
+    assert stalled.bind().status == consts.SMPP_ESME_ROK
+    (session,) = sim._sessions.values()
+    session.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    texts = [f"MO {n:04d} " + "x" * 140 for n in range(1000)]  # far more than the buffers
+    for text in texts:
+        sim.inject_mo(HANDSET, SHORT_CODE, text, system_id="acme")
+    assert session._queued > 0  # the socket stopped taking them: the writer thread has them
+    other = raw(sim, "other")
+    other.submit()
+    assert other.read().command == "submit_sm_resp"
+    received: list[str] = []
+    while len(received) < len(texts):
+        deliver = stalled.read()
+        received.append(deliver.get("short_message").decode("ascii"))
+        stalled.ack(deliver)
+    assert received == texts
+    stalled.close()
 
 
 # -- server-initiated PDUs ----------------------------------------------------------------------
