@@ -117,6 +117,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2, help="`interactive worker` processes")
     parser.add_argument("--window", type=int, default=10, help="the connection's SMPP window")
+    parser.add_argument("--binds", type=int, default=1, help="transceiver binds, each a window")
     parser.add_argument("--no-receipts", action="store_true", help="registered_delivery 0")
     parser.add_argument("--receipt-delay", type=float, default=1.0, help="the simulator's")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to give up after")
@@ -136,6 +137,7 @@ def _settings(args: argparse.Namespace, url: str, prefix: str, folder: Path) -> 
         "password": "bench",
         "short_codes": ["4664"],
         "window": args.window,
+        "binds": args.binds,
         "registered_delivery": 0 if args.no_receipts else 1,
         "reconnect_max": 5,
     }
@@ -379,8 +381,9 @@ def _run(app: Flask, args: argparse.Namespace, processes: _Processes) -> None:
     campaign_id = _draft(app)
     receipts = "off" if args.no_receipts else f"on (delay {args.receipt_delay:g} s)"
     print(
-        f"processes: simulator, gateway (window {args.window}), {args.workers} workers, "
-        f"scheduler; receipts {receipts}; load {_load_average()}; logs in {processes.logs}"
+        f"processes: simulator, gateway ({args.binds} bind(s), window {args.window}), "
+        f"{args.workers} workers, scheduler; receipts {receipts}; load {_load_average()}; "
+        f"logs in {processes.logs}"
     )
     cpu = _Cpu(processes, app)
     cpu.begin()
@@ -450,7 +453,7 @@ def _report(
     seconds = f"{submitted.seconds:.1f}" if submitted else "timeout"
     print(
         f"backend={backend} contacts={args.contacts} workers={args.workers} "
-        f"window={args.window} receipts={not args.no_receipts} "
+        f"window={args.window} binds={args.binds} receipts={not args.no_receipts} "
         f"fanout_seconds={f'{fanout.seconds:.1f}' if fanout else 'timeout'} "
         f"parts={submitted.parts if submitted else '?'} submitted_seconds={seconds} "
         f"parts_per_second={submitted.parts / submitted.seconds if submitted else 0:.0f} "

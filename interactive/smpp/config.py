@@ -78,6 +78,9 @@ class SmppConnection:
     address_range: str = ""
     #: "transceiver": one bind; "tx_rx": a bind_transmitter plus a bind_receiver.
     bind_mode: BindMode = "transceiver"
+    #: How many of those to keep open at once (Kannel's ``instances``), if the account
+    #: allows it: each has its own window, and ``tps`` is shared out among them.
+    binds: int = 1
     #: Short codes / address ranges served by this connection (used by routing, not by SMPP).
     short_codes: tuple[str, ...] = ()
     #: Most submit_sm awaiting their response at once (some SMSCs want 1).
@@ -308,6 +311,7 @@ _RULES: Mapping[str, Rule] = {
     "system_type": _text(12),
     "address_range": _text(40),
     "bind_mode": _choice("transceiver", "tx_rx"),
+    "binds": _integer(1, 16),
     "short_codes": _strings,
     "window": _integer(1, 1000),
     "tps": _seconds(allow_zero=True),

@@ -38,7 +38,7 @@ from interactive.smpp import pdu
 from interactive.smpp.config import SmppConnection
 from interactive.smpp.messages import InboundMessage, Responder, SubmitPart, SubmitResult
 from interactive.smpp.session_reader import Dispatcher
-from interactive.smpp.session_state import Outbox, SessionSnapshot, SessionState
+from interactive.smpp.session_state import Outbox, QueuedPart, SessionSnapshot, SessionState
 from interactive.smpp.throttle import Backoff
 from interactive.smpp.transport import Link, Transport
 from interactive.smpp.window import Request, Window
@@ -75,12 +75,13 @@ class SmppSession:
         on_deliver: DeliverHandler | None = None,
         *,
         bind: BindKind = "transceiver",
+        number: int = 1,
         first_sequence: int = 1,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.connection = connection
         self.bind = bind
-        self.label = f"{connection.name}/{bind}"
+        self.label = f"{connection.name}/{bind}" + (f"#{number}" if number > 1 else "")
         self._on_result = on_result
         self._on_deliver = on_deliver
         self._cond = threading.Condition()
@@ -133,7 +134,14 @@ class SmppSession:
         Every part is encoded first: ValueError (nothing queued) if one cannot be. Raises
         RuntimeError once ``stop()`` was called. Thread-safe.
         """
-        items = self._outbox.prepare(parts)
+        self.enqueue(self.prepare(parts))
+
+    def prepare(self, parts: Iterable[SubmitPart]) -> list[QueuedPart]:
+        """Encode parts for ``enqueue`` (ValueError if one cannot be). Thread-safe."""
+        return self._outbox.prepare(parts)
+
+    def enqueue(self, items: list[QueuedPart]) -> None:
+        """Queue prepared parts (see ``submit``). Thread-safe."""
         with self._changing():
             if self._stopping:
                 raise RuntimeError(f"session {self.label} is stopped")

@@ -254,6 +254,33 @@ def test_tx_rx_pair_submits_on_one_bind_and_receives_on_the_other(harness: Harne
     assert [s.state for s in client.snapshots()] == [SessionState.DOWN] * 2
 
 
+def test_several_binds_share_out_whole_messages_and_the_contract_rate(harness: Harness):
+    sim = harness.sim()
+    recorder = Recorder()
+    connection = harness.connection(sim.port, binds=2, tps=50)
+    client = SmppClient(connection, recorder.on_result, recorder.on_deliver)
+    for session in client.sessions:
+        harness.track(session)
+    assert [s.label for s in client.sessions] == ["test/transceiver", "test/transceiver#2"]
+    assert [s.connection.tps for s in client.sessions] == [25, 25]
+    client.start()
+    assert client.wait_bound(DEADLINE)
+    long_message = [part(100, part_number=n, registered_delivery=1) for n in (1, 2)]
+    client.submit([part(1), *long_message, part(2), part(3)])
+    recorder.wait_results(5)
+    by_session: dict[int, int] = {}
+    for record in sim.submitted():
+        by_session[record.session_id] = by_session.get(record.session_id, 0) + 1
+    # Messages dealt in turn: 1 and 2 on one bind, both parts of 100 and 3 on the other.
+    assert sorted(by_session.values()) == [2, 3]
+    parts_of_100 = [r for r in sim.submitted() if r.registered_delivery == 1]
+    assert len({r.session_id for r in parts_of_100}) == 1
+    receipts = recorder.wait_messages(2)
+    assert len(receipts) == 2
+    client.stop(DEADLINE)
+    assert [s.state for s in client.snapshots()] == [SessionState.DOWN] * 2
+
+
 # -- TLS ------------------------------------------------------------------------------------------
 
 

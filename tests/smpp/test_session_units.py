@@ -47,6 +47,7 @@ def test_parse_connections_with_defaults_and_overrides():
             "temporary_errors": ["0x58", 8],
             "short_codes": ["4664", "3338"],
             "bind_mode": "tx_rx",
+            "binds": 3,
         },
     )
     assert (first.port, first.window, first.tps, first.bind_mode) == (2775, 10, 0.0, "transceiver")
@@ -57,6 +58,7 @@ def test_parse_connections_with_defaults_and_overrides():
     assert second.temporary_errors == frozenset({0x58, 0x08})
     assert second.short_codes == ("4664", "3338")
     assert (second.window, second.tps, second.bind_mode) == (1, 100.0, "tx_rx")
+    assert (first.binds, second.binds) == (1, 3)
     assert parse_connections("  ") == ()
 
 
@@ -65,6 +67,7 @@ def test_parse_connections_with_defaults_and_overrides():
     [
         ([{**MINIMAL, "windw": 3}], "connection 'turkcell' key 'windw': unknown key"),
         ([{**MINIMAL, "window": 0}], "connection 'turkcell' key 'window': must be between"),
+        ([{**MINIMAL, "binds": 0}], "connection 'turkcell' key 'binds': must be between"),
         ([{**MINIMAL, "tps": "fast"}], "connection 'turkcell' key 'tps': must be a number"),
         ([{**MINIMAL, "tls": "yes"}], "connection 'turkcell' key 'tls': must be true or false"),
         ([{**MINIMAL, "long_message": "x"}], "key 'long_message': must be one of 'udh8'"),
