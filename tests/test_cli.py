@@ -77,3 +77,16 @@ def test_rollups_rebuild(scratch_url: str, tmp_path: Path) -> None:  # noqa: F81
     rebuilt = _run(env, "rollups", "rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert rebuilt.stdout.startswith("rebuilt 0 campaigns and 0 standalone links in ")
+
+
+def test_a_long_running_process_freezes_its_startup_heap_and_collects_less_often() -> None:
+    code = (
+        "import gc\n"
+        "from interactive.app import GC_YOUNG_THRESHOLD, freeze_startup_heap\n"
+        "default = gc.get_threshold()\n"
+        "freeze_startup_heap()\n"
+        "assert gc.get_freeze_count() > 0\n"
+        "assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *default[1:]), gc.get_threshold()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

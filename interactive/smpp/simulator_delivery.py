@@ -74,8 +74,9 @@ BATCH_S = 0.005
 
 
 class _FixedDelayLine(Generic[T]):
-    """Items each due ``delay`` seconds after it joined, handled in order under the
-    simulator's lock by ``run``; one timer for the head of the line at a time."""
+    """Items due ``delay`` seconds after they join, handled under the simulator's lock by
+    ``run`` in the order they joined (one delay setting: an item given a shorter delay than
+    those ahead waits for them); one timer for the head of the line at a time."""
 
     def __init__(self, changing: Changing, call_later: CallLater, run: Callable[[T], None]):
         self._changing = changing
@@ -250,6 +251,15 @@ class DeliveryEngine:
     def _pick_receiver(
         self, system_id: str | None, destination: str, prefer: int | None = None
     ) -> Receiver | None:
+        if prefer is not None:  # a receipt goes back on the bind its submit came on
+            s = self._receivers.get(prefer)
+            if (
+                s is not None
+                and s.open
+                and s.bind in ("receiver", "transceiver")
+                and (system_id is None or s.system_id == system_id)
+            ):
+                return s
         candidates = [
             s
             for s in self._receivers.values()
