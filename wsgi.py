@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import sys
 
-from interactive.app import create_app, freeze_startup_heap
+from interactive.app import create_app
 from interactive.config import ConfigError
+from interactive.heap import freeze_startup_heap
 
 try:
     app = create_app()

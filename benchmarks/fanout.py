@@ -31,8 +31,9 @@ from flask import Flask
 
 from benchmarks.scratch import scratch_database
 from interactive import migrate
-from interactive.app import create_app, freeze_startup_heap
+from interactive.app import create_app
 from interactive.db import db
+from interactive.heap import freeze_startup_heap
 from interactive.outbound import campaigns, fanout
 from interactive.outbound.models import Message, Recipient, Traffic
 from interactive.outbound.service import outbound_stream

@@ -20,7 +20,8 @@ from interactive.queue import QUEUE_NAMES
 def make_app(process: str | None = None, *, long_running: bool = False) -> Flask:
     """Settings from the environment, logging, then the app (ConfigError stops here).
     ``long_running``: a process that serves until stopped (``freeze_startup_heap``)."""
-    from interactive.app import create_app, freeze_startup_heap
+    from interactive.app import create_app
+    from interactive.heap import freeze_startup_heap
 
     instance = default_instance_path()
     config = load_config(instance)

@@ -24,7 +24,8 @@ class WebApplication(BaseApplication):
 
     def load(self) -> Flask:
         # Each worker builds its own app after the fork: no connection crosses it.
-        from interactive.app import create_app, freeze_startup_heap
+        from interactive.app import create_app
+        from interactive.heap import freeze_startup_heap
 
         app = create_app()
         freeze_startup_heap()

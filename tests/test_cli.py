@@ -82,7 +82,7 @@ def test_rollups_rebuild(scratch_url: str, tmp_path: Path) -> None:  # noqa: F81
 def test_a_long_running_process_freezes_its_startup_heap_and_collects_less_often() -> None:
     code = (
         "import gc\n"
-        "from interactive.app import GC_YOUNG_THRESHOLD, freeze_startup_heap\n"
+        "from interactive.heap import GC_YOUNG_THRESHOLD, freeze_startup_heap\n"
         "default = gc.get_threshold()\n"
         "freeze_startup_heap()\n"
         "assert gc.get_freeze_count() > 0\n"

@@ -22,6 +22,7 @@ from typing import Any
 
 from interactive.contacts import readers
 from interactive.contacts.importer_parse import Batch, Plan, RowParser
+from interactive.heap import collect_young_less_often
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +116,10 @@ def _produce(job: ParseJob, results: Any) -> None:
     try:
         parser = job.parser()
         # The modules and the parser's caches live as long as the child: out of the
-        # collector's way, so that its passes over the rows do not walk them each time.
+        # collector's way, so that its passes over the rows do not walk them each time;
+        # and its young collections are fewer (the rows of a chunk stay alive meanwhile).
         gc.freeze()
+        collect_young_less_often()
         with readers.open_table(job.path, job.filename) as table:
             for rows in _chunks(table.rows(), job.chunk_size, min(job.chunk_size, _FIRST)):
                 results.put(("batch", parser.batch(rows, job.postgresql)))
