@@ -289,16 +289,15 @@ def parse_receipt(
         problems.append("no message id")
     state = _state(tlvs, fields, problems)
     error_code, network_type = _error(tlvs, fields.get("err"), problems)
-    if not details:
-        return Receipt(
-            message_id=message_id,
-            id_forms=id_forms(message_id, id_hint),
-            state=state,
-            error_code=error_code,
-            network_type=network_type,
-            error_text=fields.get("err"),
-            problem="; ".join(problems) or None,
-        )
+    read: dict[str, Any] = {}
+    if details:
+        read = {
+            "submitted": _count(fields, "sub", problems),
+            "delivered": _count(fields, "dlvrd", problems),
+            "submit_date": _date(fields, "submit date", tz, problems),
+            "done_date": _date(fields, "done date", tz, problems),
+            "text": fields.get("text"),
+        }
     return Receipt(
         message_id=message_id,
         id_forms=id_forms(message_id, id_hint),
@@ -306,11 +305,7 @@ def parse_receipt(
         error_code=error_code,
         network_type=network_type,
         error_text=fields.get("err"),
-        submitted=_count(fields, "sub", problems),
-        delivered=_count(fields, "dlvrd", problems),
-        submit_date=_date(fields, "submit date", tz, problems),
-        done_date=_date(fields, "done date", tz, problems),
-        text=fields.get("text"),
+        **read,
         problem="; ".join(problems) or None,
     )
 

@@ -83,18 +83,11 @@ class Scheduler:
                     self._cond.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
                 if self._stopped:
                     return
-                # Everything due at once: thousands of receipts a second wake the thread once
-                # per batch, not once each.
-                now, due = time.monotonic(), []
-                while self._heap and self._heap[0][0] <= now:
-                    due.append(heapq.heappop(self._heap)[2])
-            for action in due:
-                if self._stopped:
-                    return
-                try:
-                    action()
-                except Exception:
-                    logger.exception("simulator timer action failed")
+                action = heapq.heappop(self._heap)[2]
+            try:
+                action()
+            except Exception:
+                logger.exception("simulator timer action failed")
 
 
 @dataclass(frozen=True)
