@@ -1,0 +1,190 @@
+"""The XLSX sheet reader's two ways of reading rows give the same rows.
+
+``readers_xlsx._sheet_rows`` reads blocks of rows in the usual layout with one regular
+expression and hands the rest of the sheet to expat (``_expat_rows``) from the first block
+with anything else in it. These tests feed both the same XML, in pieces of every size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Iterable, Iterator
+from typing import IO, Any, cast
+from xml.sax.saxutils import escape
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from interactive.contacts import readers_xlsx
+from tests.contacts.xlsx import column_letters
+
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+STRINGS = ["Telefon", "Ad", "Ayşe & Co", "山田", ""]
+FORMATS = [0, 1, 0, 1, 2]  # cellXfs: plain, date, plain, date, duration
+EPOCH = dt.datetime(1899, 12, 30)  # noqa: DTZ001 - spreadsheet times have no zone
+PROLOGUES = [
+    f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{MAIN}">',
+    f'<worksheet xmlns="{MAIN}" xmlns:r="urn:r" xmlns:mc="urn:mc" mc:Ignorable="x14ac" '
+    'xmlns:x14ac="urn:x14ac"><dimension ref="A1:F9"/><sheetViews><sheetView/></sheetViews>',
+    f'<?xml version="1.0" encoding="ISO-8859-9"?><worksheet xmlns="{MAIN}">',
+    f'<x:worksheet xmlns:x="{MAIN}">',
+]
+
+
+class Trickle(io.RawIOBase):
+    """A stream that hands out at most ``size`` bytes a read."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self._data, self._size, self._at = data, size, 0
+
+    def read(self, n: int = -1) -> bytes:
+        n = self._size if n < 0 else min(n, self._size)
+        chunk = self._data[self._at : self._at + n]
+        self._at += len(chunk)
+        return chunk
+
+
+def trickle(data: bytes, size: int) -> IO[bytes]:
+    return cast(IO[bytes], Trickle(data, size))
+
+
+xml_text = st.text(
+    st.characters(
+        codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00\ufffe\uffff"
+    ).filter(lambda c: c in "\t\n\r" or ord(c) >= 0x20),
+    max_size=12,
+)
+
+
+@st.composite
+def cells(draw: st.DrawFn, ref: str) -> str:
+    """One cell at ``ref``, in the usual layout or in one of the others a file may have."""
+    kind = draw(st.integers(0, 15))
+    style = draw(st.sampled_from(["", ' s="0"', ' s="1"', ' s="3"', ' s="4"']))
+    number = draw(st.sampled_from(["7", "5321234567", "45352", "0.5", "1.25", "-3", "1e3"]))
+    text = escape(draw(xml_text))
+    plain = draw(st.sampled_from(["Ayşe", "İzmir", "a > b", "0532 123 45 67", "x\ty\nz"]))
+    index = draw(st.integers(0, len(STRINGS) - 1))
+    return [
+        f'<c r="{ref}"{style}><v>{number}</v></c>',
+        f'<c r="{ref}" t="s"><v>{index}</v></c>',
+        f'<c r="{ref}"{style} t="s"><v>{index}</v></c>',
+        f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{plain}</t></is></c>',
+        f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>',
+        f'<c r="{ref}" t="b"><v>{draw(st.sampled_from(["0", "1"]))}</v></c>',
+        f'<c r="{ref}" t="e"><v>#DIV/0!</v></c>',
+        f'<c r="{ref}" t="d"><v>2024-03-01T10:30:00</v></c>',
+        f'<c r="{ref}"{style}/>',
+        # Layouts the expression leaves to expat:
+        f'<c r="{ref}" t="str"><f>A1&amp;B1</f><v>{text}</v></c>',
+        f'<c r="{ref}" t="inlineStr"><is><r><t>Ay</t></r><r><t>{text}</t></r></is></c>',
+        f'<c r="{ref}" t="inlineStr"><is><t>山田</t><rPh sb="0" eb="1"><t>ヤ</t></rPh></is></c>',
+        f'<c t="s" r="{ref}"{style}><v>{index}</v></c>',
+        f'<c r="{ref}">\n  <v>{number}</v>\n</c>',
+        f'<c r="{ref}" t="inlineStr"><is><t><![CDATA[{plain}]]></t></is></c>',
+        f'<!-- note --><c r="{ref}"><v></v></c>',
+    ][kind]
+
+
+@st.composite
+def sheets(draw: st.DrawFn) -> tuple[bytes, int]:
+    rows = []
+    number = 0
+    for _ in range(draw(st.integers(0, 12))):
+        step = draw(st.integers(1, 3))
+        number += step
+        columns = sorted(draw(st.sets(st.integers(1, 30), max_size=6)))
+        body = "".join(draw(cells(f"{column_letters(c)}{number}")) for c in columns)
+        label = "" if step == 1 and draw(st.booleans()) else f' r="{number}"'
+        spans = draw(st.sampled_from(["", ' spans="1:6"', ' x14ac:dyDescent="0.25"']))
+        if "x14ac" in spans:
+            label += ' xmlns:x14ac="urn:x14ac"'
+        rows.append(f"<row{label}{spans}/>" if not body else f"<row{label}{spans}>{body}</row>")
+    prologue = draw(st.sampled_from(PROLOGUES))
+    closing = "</x:worksheet>" if prologue.startswith("<x:") else "</worksheet>"
+    data = draw(st.sampled_from(["<sheetData>", "<sheetData >"])) + "".join(rows)
+    if prologue.startswith("<x:"):
+        data = data.replace("<", "<x:").replace("<x:/", "</x:").replace("<x:!", "<!")
+        data += "</x:sheetData>"
+    else:
+        data += "</sheetData>"
+    encoding = "iso-8859-9" if "ISO-8859-9" in prologue else "utf-8"
+    try:
+        document = (prologue + data + closing).encode(encoding)
+    except UnicodeEncodeError:
+        document = (PROLOGUES[0] + data + closing).encode()
+    return document, draw(st.integers(1, 400))
+
+
+def with_values(rows: list[tuple[int, dict[int, str]]]) -> list[tuple[int, dict[int, str]]]:
+    return [(number, cells) for number, cells in rows if any(cells.values())]
+
+
+@settings(max_examples=400, deadline=None)
+@given(sheets())
+def test_the_expression_and_expat_read_the_same_rows(sheet: tuple[bytes, int]) -> None:
+    document, size = sheet
+    try:
+        expected = with_values(list(readers_xlsx._expat_rows([document], STRINGS, FORMATS, EPOCH)))
+    except Exception as exc:  # both must fail alike
+        with pytest.raises(type(exc)):
+            list(readers_xlsx._sheet_rows(trickle(document, size), STRINGS, FORMATS, EPOCH))
+        return
+    read = readers_xlsx._sheet_rows(trickle(document, size), STRINGS, FORMATS, EPOCH)
+    assert with_values(list(read)) == expected
+
+
+def usual_sheet(rows: int) -> bytes:
+    body = "".join(
+        f'<row r="{n}" spans="1:3"><c r="A{n}" t="s"><v>{n % 4}</v></c>'
+        f'<c r="B{n}" t="inlineStr"><is><t>Ayşe {n}</t></is></c><c r="C{n}" s="1"><v>45352</v></c>'
+        f'<c r="D{n}" s="2"/></row>'
+        for n in range(1, rows + 1)
+    )
+    return f"{PROLOGUES[1]}<sheetData>{body}</sheetData></worksheet>".encode()
+
+
+def test_expat_reads_only_the_ends_of_a_sheet_in_the_usual_layout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fed: list[bytes] = []
+    expat_rows = readers_xlsx._expat_rows
+
+    def expat(chunks: Iterable[bytes], *args: Any) -> Iterator[tuple[int, dict[int, str]]]:
+        fed.extend(chunks)
+        return expat_rows(fed, *args)
+
+    monkeypatch.setattr(readers_xlsx, "_expat_rows", expat)
+    read = list(
+        readers_xlsx._sheet_rows(trickle(usual_sheet(3000), 70_000), STRINGS, FORMATS, EPOCH)
+    )
+    assert len(read) == 3000
+    assert read[1] == (2, {1: "Ayşe & Co", 2: "Ayşe 2", 3: "2024-03-01"})
+    assert b"".join(fed) == (
+        PROLOGUES[1].encode() + b"<sheetData></sheetData></worksheet>"
+    )  # the prologue and what follows the last row
+
+
+def test_rows_after_a_block_expat_reads_keep_their_numbers() -> None:
+    usual = usual_sheet(2000).replace(b"</sheetData></worksheet>", b"")
+    rest = b"<row><c><v>1</v></c><c><v>2</v></c></row><row><c><f>A1</f><v>3</v></c></row>"
+    document = usual + rest + b"</sheetData></worksheet>"
+    read = list(readers_xlsx._sheet_rows(trickle(document, 50_000), STRINGS, FORMATS, EPOCH))
+    assert len(read) == 2002
+    assert read[-2:] == [(2001, {1: "1", 2: "2"}), (2002, {1: "3"})]
+
+
+@pytest.mark.parametrize(
+    "end",
+    [b"", b'<row r="9"><c r="A9"><v>1</v></c>', b"</sheetData>", b"</sheetData></worksheet>x"],
+)
+def test_a_sheet_cut_short_or_with_trailing_junk_is_an_error_as_before(end: bytes) -> None:
+    from xml.parsers.expat import ExpatError
+
+    document = usual_sheet(500).replace(b"</sheetData></worksheet>", b"") + end
+    with pytest.raises(ExpatError):
+        list(readers_xlsx._expat_rows([document], STRINGS, FORMATS, EPOCH))
+    with pytest.raises(ExpatError):
+        list(readers_xlsx._sheet_rows(trickle(document, 8192), STRINGS, FORMATS, EPOCH))
