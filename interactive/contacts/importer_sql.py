@@ -9,9 +9,10 @@ stays. The consent events and the current states they change are one more statem
 PostgreSQL (an ``INSERT … RETURNING`` feeding the states' upsert, from a stage of their
 own, ``import_consent``), two on SQLite.
 
-On PostgreSQL a large import writes with three connections (``parallel``): the session's
-upserts chunk N+1's contacts while two more, each in a thread, record chunk N's consent
-statements, split by the number's last digit (``importer_parse.CONSENT_PARTS``). All of it
+On PostgreSQL a large import writes with three connections (``parallel``): the session
+upserts the contacts of chunk N+1 while two more, each in a thread, record the consent
+statements of the chunks before it (up to two chunks behind), split by the number's last
+digit (``importer_parse.CONSENT_PARTS``). All of it
 is CPU-bound in the server, and one backend runs on one core: the consent statements are
 the larger part (a ledger row with two foreign-key checks and a state per statement), and
 as one statement they were the pipeline's slowest stage. A number is always in the same
@@ -37,6 +38,11 @@ from sqlalchemy.orm import Session
 
 from interactive.contacts.importer_parse import CONSENT_PARTS, Batch
 from interactive.db import UTCDateTime, generic_key_checks, utcnow
+
+# Chunks whose consent statements may be recorded at once, on the part connections, while
+# the session writes contacts: the contacts never wait for the statements of the chunk
+# before, so the server's cores stay busy when one part takes longer than the other.
+_CHUNKS_IN_FLIGHT = 2
 
 _PG_STAGE = (
     "CREATE TEMP TABLE import_stage (phone text, first_name text, last_name text, "
@@ -261,7 +267,7 @@ class Writer:
         self.postgresql = bind.dialect.name == "postgresql"
         self._analysed = False
         self._pending: list[bytes] = []
-        self._running: list[Future[int]] = []
+        self._running: list[list[Future[int]]] = []  # per chunk, oldest first
         self._pools: list[ThreadPoolExecutor] = []
         self._others: list[sa.Connection] = []
         if parallel and self.postgresql and consent is not None and isinstance(bind, sa.Engine):
@@ -301,13 +307,25 @@ class Writer:
         return counts
 
     def committed(self) -> int:
-        """After the commit of a written chunk: wait for the previous chunk's statements,
-        start recording this chunk's. Returns the events the previous chunk added."""
-        written = self._wait()
-        for index, copy in enumerate(self._pending):
-            if copy:
-                self._running.append(self._pools[index].submit(self._record_apart, index, copy))
+        """After the commit of a written chunk: start recording its statements, each part
+        after the same part of the chunks before (a part's thread takes them in order),
+        while the next chunk's contacts are written. Waits only while more than
+        ``_CHUNKS_IN_FLIGHT`` chunks are being recorded. Returns the events that chunks
+        recorded since the last call added."""
+        if self._pending:
+            self._running.append(
+                [
+                    self._pools[index].submit(self._record_apart, index, copy)
+                    for index, copy in enumerate(self._pending)
+                    if copy
+                ]
+            )
         self._pending = []
+        written = 0
+        while self._running and (
+            len(self._running) > _CHUNKS_IN_FLIGHT or all(f.done() for f in self._running[0])
+        ):
+            written += sum(future.result() for future in self._running.pop(0))
         return written
 
     def finish(self) -> int:
@@ -323,7 +341,7 @@ class Writer:
 
     def _wait(self) -> int:
         running, self._running = self._running, []
-        return sum(future.result() for future in running)
+        return sum(future.result() for chunk in running for future in chunk)
 
     def _record_apart(self, index: int, copy: bytes) -> int:
         """Another connection: one part of a chunk's statements, in a transaction of its

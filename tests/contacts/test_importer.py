@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from interactive.contacts import consent, suppression
+from interactive.contacts import consent, importer_sql, suppression
 from interactive.contacts.importer import run_import
 from interactive.contacts.models import (
     AttributeDefinition,
@@ -553,3 +553,56 @@ def test_a_cancelled_large_import_keeps_the_consent_of_its_committed_chunks(
         session.expire_all()
         assert (record.rows_done, record.created, record.consent_events) == (10, 10, 10)
         assert session.scalar(sa.select(sa.func.count()).select_from(ConsentState)) == 10
+
+
+def test_a_file_of_many_chunks_records_each_numbers_statements_in_file_order(
+    app: Flask, live_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file of more than two chunks is read by a child process; on PostgreSQL each
+    chunk's consent statements are recorded by two more connections, in parts by number,
+    while the contacts of the chunks after it are written."""
+    apart: list[int] = []
+    record_apart = importer_sql.Writer._record_apart
+
+    def spy(writer: importer_sql.Writer, index: int, copy: bytes) -> int:
+        apart.append(index)
+        return record_apart(writer, index, copy)
+
+    monkeypatch.setattr(importer_sql.Writer, "_record_apart", spy)
+    rows = [f"0532 400 {n:04d},N{n},ONAY\n" for n in range(60)]
+    rows[41] = "0532 400 0001,N1,RET\n"  # ONAY in the first chunk, RET in the ninth
+    rows[2] = "0532 400 0042,N42,RET\n"  # RET first: a later ONAY of the same moment waits
+    path = tmp_path / "many.csv"
+    path.write_text("phone,first,consent\n" + "".join(rows), encoding="utf-8")
+    with app.app_context():
+        session = db.session()
+        brand = Brand(code="SHOP", name="Shop")
+        session.add(brand)
+        session.commit()
+        mapping = {"phone": 0, "first_name": 1, "consent": 2}
+        record = run(session, path, mapping=mapping, brand_id=brand.id, chunk_size=5)
+        assert (record.created, record.consent_events) == (58, 59)
+        statuses = session.execute(
+            sa.select(Contact.phone, ConsentEvent.status)
+            .join(ConsentEvent, ConsentEvent.contact_id == Contact.id)
+            .where(Contact.phone.in_(["+905324000001", "+905324000042"]))
+            .order_by(ConsentEvent.id)
+        ).all()
+        assert [status for phone, status in statuses if phone.endswith("01")] == [
+            ConsentStatus.ONAY,
+            ConsentStatus.RET,
+        ]
+        assert [status for phone, status in statuses if phone.endswith("42")] == [ConsentStatus.RET]
+        states = dict(
+            session.execute(
+                sa.select(Contact.phone, ConsentState.status).join(
+                    ConsentState, ConsentState.contact_id == Contact.id
+                )
+            ).all()
+        )
+        assert len(states) == 58
+        assert states["+905324000001"] == states["+905324000042"] == ConsentStatus.RET
+        session.close()
+    postgresql = app.extensions["interactive.engine"].dialect.name == "postgresql"
+    assert sorted(set(apart)) == ([0, 1] if postgresql else [])
+    assert len(apart) == (24 if postgresql else 0)
