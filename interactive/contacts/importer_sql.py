@@ -142,14 +142,14 @@ _CONSENT_INSERT = """
         n.consent_at, :now, 'import', :label, '', :import_id,
         CASE WHEN n.needs THEN 'pending' ELSE 'not_required' END,
         CASE WHEN n.needs THEN n.deadline END
-    FROM ({select}) AS n
+    FROM {source}
     ORDER BY n.contact_id
 """
 _NEWER = """s.consent_status IS NOT NULL AND (st.status IS NULL OR (
             st.status <> s.consent_status AND (s.consent_at > st.consent_at
             OR (s.consent_at = st.consent_at AND st.status <> 'RET'))))"""
 _CONSENT_EVENTS = _CONSENT_INSERT.format(
-    select="""
+    source="""(
         SELECT c.id AS contact_id, s.phone, s.consent_status AS status, s.consent_at,
             s.deadline,
             (NOT :from_registry AND (s.consent_status = 'ONAY' OR EXISTS (
@@ -162,30 +162,32 @@ _CONSENT_EVENTS = _CONSENT_INSERT.format(
             AND st.brand_id = :brand_id
         WHERE """  # noqa: S608 - constant text
     + _NEWER
+    + ") AS n"
 )
 # PostgreSQL: the same, written so that every row is looked up by index (run with seq scans
 # disabled: the statistics of a table that a bulk load is filling say it is empty or small,
 # and a seq scan per stage row is then quadratic). Planned as joins, it hashed or sorted
 # the whole of contacts, consent_states and the ONAY events once per chunk instead.
-_PG_CONSENT_EVENTS = _CONSENT_INSERT.format(
-    select="""
-        SELECT c.id AS contact_id, s.phone, s.consent_status AS status, s.consent_at,
-            s.deadline,
-            NOT :from_registry AND (s.consent_status = 'ONAY' OR o.onay IS NOT NULL) AS needs
-        FROM import_consent s
-        CROSS JOIN LATERAL (SELECT id FROM contacts WHERE phone = s.phone LIMIT 1) AS c
-        LEFT JOIN LATERAL (
-            SELECT status, consent_at FROM consent_states WHERE contact_id = c.id
-            AND channel = 'MESAJ' AND brand_id = :brand_id LIMIT 1
-        ) AS st ON true
-        LEFT JOIN LATERAL (
-            SELECT true AS onay FROM consent_events e WHERE s.consent_status = 'RET'
-            AND e.contact_id = c.id AND e.channel = 'MESAJ' AND e.brand_id = :brand_id
-            AND e.status = 'ONAY' LIMIT 1
-        ) AS o ON true
-        WHERE """  # noqa: S608 - constant text
+_PG_CONSENT_SELECT = (
+    """
+    SELECT c.id AS contact_id, s.phone, s.consent_status AS status, s.consent_at, s.deadline,
+        NOT :from_registry AND (s.consent_status = 'ONAY' OR o.onay IS NOT NULL) AS needs,
+        st.status IS NULL AS fresh
+    FROM import_consent s
+    CROSS JOIN LATERAL (SELECT id FROM contacts WHERE phone = s.phone LIMIT 1) AS c
+    LEFT JOIN LATERAL (
+        SELECT status, consent_at FROM consent_states WHERE contact_id = c.id
+        AND channel = 'MESAJ' AND brand_id = :brand_id LIMIT 1
+    ) AS st ON true
+    LEFT JOIN LATERAL (
+        SELECT true AS onay FROM consent_events e WHERE s.consent_status = 'RET'
+        AND e.contact_id = c.id AND e.channel = 'MESAJ' AND e.brand_id = :brand_id
+        AND e.status = 'ONAY' LIMIT 1
+    ) AS o ON true
+    WHERE """  # noqa: S608 - constant text
     + _NEWER
 )
+_RETURNING = " RETURNING id, contact_id, channel, brand_id, status, consent_at"
 # Each contact is in a chunk once, so no state row is upserted twice by one statement.
 _STATES_UPSERT = """
     INSERT INTO consent_states AS st (contact_id, channel, brand_id, status, consent_at,
@@ -194,11 +196,44 @@ _STATES_UPSERT = """
     ON CONFLICT (contact_id, channel, brand_id) DO UPDATE SET status = excluded.status,
         consent_at = excluded.consent_at, event_id = excluded.event_id
 """
+# The states: a contact that had none for the brand (``n.fresh``, in the statement's
+# snapshot) gets one by a plain INSERT, the others are updated; its events are written
+# apart, so that neither needs a join of the two. An upsert (ON CONFLICT) would probe
+# the key before each insert and log a confirmation after it (a seventh of the import's
+# write-ahead log). If another transaction adds a state meanwhile (an SMS RET, the
+# registry sync), the INSERT fails on the key and the chunk's statements are recorded
+# again with the upsert (``_PG_CONSENT_UPSERT``).
 _PG_CONSENT = (
-    "WITH ev AS ("
-    + _PG_CONSENT_EVENTS
-    + " RETURNING id, contact_id, channel, brand_id, status, consent_at) "
+    "WITH n AS MATERIALIZED ("  # noqa: S608 - constant text
+    + _PG_CONSENT_SELECT
+    + "), new_events AS ("
+    + _CONSENT_INSERT.format(source="n WHERE n.fresh")
+    + _RETURNING
+    + "), other_events AS ("
+    + _CONSENT_INSERT.format(source="n WHERE NOT n.fresh")
+    + _RETURNING
+    + """), added AS (
+        INSERT INTO consent_states (contact_id, channel, brand_id, status, consent_at,
+            event_id)
+        SELECT contact_id, channel, brand_id, status, consent_at, id FROM new_events
+    ), kept AS (
+        UPDATE consent_states st SET status = ev.status, consent_at = ev.consent_at,
+            event_id = ev.id
+        FROM other_events ev
+        WHERE st.contact_id = ev.contact_id AND st.channel = ev.channel
+            AND st.brand_id = ev.brand_id
+    )
+    SELECT (SELECT count(*) FROM new_events) + (SELECT count(*) FROM other_events)"""
+)
+_PG_CONSENT_UPSERT = (
+    "WITH n AS MATERIALIZED ("  # noqa: S608 - constant text
+    + _PG_CONSENT_SELECT
+    + "), ev AS ("
+    + _CONSENT_INSERT.format(source="n")
+    + _RETURNING
+    + "), states AS ("
     + _STATES_UPSERT.format(source="ev")
+    + ") SELECT count(*) FROM ev"
 )
 _SQLITE_CONSENT_STATES = _STATES_UPSERT.format(
     source="consent_events e WHERE e.import_id = :import_id AND e.id > :before"
@@ -410,7 +445,12 @@ class Writer:
         connection.exec_driver_sql(_PG_CONSENT_STAGE)
         _copy(connection, f"COPY import_consent ({CONSENT_COLUMNS}) FROM STDIN", b"".join(copies))
         connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        result = connection.execute(_now_text(_PG_CONSENT), self._params(utcnow()))
+        params = self._params(utcnow())
+        try:
+            with connection.begin_nested():
+                written = connection.execute(_now_text(_PG_CONSENT), params).scalar_one()
+        except sa.exc.IntegrityError:  # a state added meanwhile: see _PG_CONSENT
+            written = connection.execute(_now_text(_PG_CONSENT_UPSERT), params).scalar_one()
         connection.exec_driver_sql("SET LOCAL enable_seqscan = on")
         if analyse and not self._analysed:
             # Statistics taken before the load would have the states looked up by brand
@@ -418,7 +458,7 @@ class Writer:
             connection.exec_driver_sql("ANALYZE consent_states")
             self._analysed = True
         connection.exec_driver_sql("DROP TABLE pg_temp.import_consent")
-        return int(getattr(result, "rowcount", 0) or 0)
+        return int(written)
 
     def _record_sqlite(self, connection: sa.Connection, now: datetime) -> int:
         options = self.consent

@@ -606,3 +606,35 @@ def test_a_file_of_many_chunks_records_each_numbers_statements_in_file_order(
     postgresql = app.extensions["interactive.engine"].dialect.name == "postgresql"
     assert sorted(set(apart)) == ([0, 1] if postgresql else [])
     assert len(apart) == (24 if postgresql else 0)
+
+
+def test_a_state_added_by_another_transaction_meanwhile_is_updated_not_duplicated(
+    ctx: Session, setup: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a contact without a state for the brand gets one by a plain INSERT; if
+    another transaction added one after the statement's snapshot (here: every state is
+    taken for new), the key stops the INSERT and the chunk is recorded with the upsert."""
+    path = tmp_path / "first.csv"
+    path.write_text(HEADER + "0532 500 0001,A,L,City,,ONAY\n0532 500 0002,B,L,City,,ONAY\n")
+    run(ctx, path, brand_id=setup["brand_id"])
+    monkeypatch.setattr(
+        importer_sql,
+        "_PG_CONSENT",
+        importer_sql._PG_CONSENT.replace("st.status IS NULL AS fresh", "true AS fresh"),
+    )
+    changed = tmp_path / "changed.csv"
+    changed.write_text(HEADER + "0532 500 0001,A,L,City,,RET\n0532 500 0003,C,L,City,,ONAY\n")
+    again = run(ctx, changed, brand_id=setup["brand_id"])
+    assert (again.created, again.consent_events) == (1, 2)
+    states = dict(
+        ctx.execute(
+            sa.select(Contact.phone, ConsentState.status).join(
+                ConsentState, ConsentState.contact_id == Contact.id
+            )
+        ).all()
+    )
+    assert states == {
+        "+905325000001": ConsentStatus.RET,
+        "+905325000002": ConsentStatus.ONAY,
+        "+905325000003": ConsentStatus.ONAY,
+    }
