@@ -59,14 +59,14 @@ _DURATION_BRACKET = re.compile(r"\[(?:h+|m+|s+)\]", re.IGNORECASE)
 _DATE_LETTERS = re.compile(r"[dmyhs]", re.IGNORECASE)
 _ROW_NUMBER = re.compile(rb'<row\b[^>]*?\sr="(\d+)"')
 # A cell as Excel and LibreOffice write it: a reference, an optional style and type, then
-# nothing, a value or an inline string, with text that needs no decoding (no entity, no
-# carriage return, no character XML forbids). Groups: column letters, row digits, style,
-# type, value, inline text.
+# nothing, a value or an inline string (maybe empty), with text that needs no decoding (no
+# entity, no carriage return, no character XML forbids). Groups: column letters, row
+# digits, style, type, "/" for a cell with nothing, value, inline text.
 _PLAIN_TEXT = r"[^<&\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]+"
 _CELL = re.compile(
     r'<c r="([A-Z]{1,3})([1-9][0-9]{0,6})"(?: s="([0-9]{1,6})")?(?: t="([a-zA-Z]{1,9})")?'
-    rf"(?:/>|>(?:<v>({_PLAIN_TEXT})</v>"
-    rf'|<is><t(?: xml:space="preserve")?>({_PLAIN_TEXT})</t></is>)</c>)'
+    rf"(?:(/)>|>(?:<v>({_PLAIN_TEXT})</v>"
+    rf'|<is><t(?: xml:space="preserve")?>((?:{_PLAIN_TEXT})?)</t></is>)</c>)'
 )
 _SHEET_DATA = re.compile(rb"<sheetData(?:\s[^<>]*)?>")
 _ENCODING = re.compile(rb'^\s*<\?xml[^>]*\bencoding=["\']([^"\']*)')
@@ -176,14 +176,15 @@ def _sheet_rows(
     """The rows of a sheet's XML as it is read.
 
     Rows whose cells all have the layout Excel and LibreOffice write (``_CELL``) are read
-    by one regular expression over a block of rows; the first block with anything else in
-    it, and the rest of the sheet after it, go to expat (``_expat_rows``), which reads any
-    well-formed sheet. A block is read by the expression only if every ``<`` in it belongs
-    to a row tag or to a cell the expression matched, it holds no entity reference, no
-    carriage return, no character XML forbids and no namespace declaration, and the sheet
-    is UTF-8 with the main namespace as its default and no DOCTYPE. Rows are numbered by
-    their cells' references (expat numbers them by the row's own), and a row without a
-    cell is not reported (its values would be empty anyway).
+    by one regular expression over a block of rows (256 KiB of XML); a block with anything
+    else in it goes to expat (``_expat_rows``, after the sheet's prologue), which reads
+    any well-formed sheet, and so does what follows the last row. A block is read by the
+    expression only if every ``<`` in it belongs to a row tag or to a cell the expression
+    matched, it holds no entity reference, no carriage return, no character XML forbids
+    and no namespace declaration, and the sheet is UTF-8 with the main namespace as its
+    default and no DOCTYPE. Rows are numbered by their cells' references (expat numbers
+    them by the row's own), and a row without a cell is not reported (its values would
+    be empty anyway).
     """
     reads = iter(partial(stream.read, _READ_SIZE), b"")
     head = b""
@@ -208,15 +209,13 @@ def _sheet_rows(
             continue
         block, pending = pending[:cut], pending[cut:]
         rows = _canonical_rows(block, columns, strings, formats, epoch)
-        if rows is None:
-            pending = block + pending
-            break
+        if rows is None:  # expat reads this block, after the prologue
+            rows = list(_expat_rows([prologue, block], strings, formats, epoch, number, False))
         if rows:
             number = rows[-1][0]
             yield from rows
-    # The rest (from the first block that is not all in the usual layout, or just what
-    # follows the rows) goes to expat after the prologue, so a sheet that is cut short or
-    # malformed after its rows is an error as before.
+    # What follows the rows (or the rest of a giant row) goes to expat after the prologue,
+    # so a sheet that is cut short or malformed after its rows is an error as before.
     yield from _expat_rows(chain([prologue, pending], reads), strings, formats, epoch, number)
 
 
@@ -250,20 +249,22 @@ def _canonical_rows(
     cells: dict[int, str] = {}
     current = ""
     number = markup = 0
-    for letters, digits, style, kind, value, inline in _CELL.findall(text):
+    for letters, digits, style, kind, closed, value, inline in _CELL.findall(text):
         if digits != current:
             if current:
                 rows.append((number, cells))
             current, number, cells = digits, int(digits), {}
+        if closed:
+            markup += 1  # <c/>
+            continue
         if value:
             markup += 4  # <c> <v> </v> </c>
             raw = value
-        elif inline:
-            markup += 6  # <c> <is> <t> </t> </is> </c>
-            raw = inline
         else:
-            markup += 1  # <c/>
-            continue
+            markup += 6  # <c> <is> <t> </t> </is> </c>, the text may be empty
+            if not inline:
+                continue
+            raw = inline
         if kind != "inlineStr":
             raw = _cell_value(raw, kind, style, strings, formats, epoch)
             if not raw:
@@ -282,11 +283,13 @@ def _expat_rows(
     formats: list[int],
     epoch: dt.datetime,
     number: int = 0,
+    final: bool = True,
 ) -> Iterator[tuple[int, dict[int, str]]]:
     """The rows of a sheet's XML from its start (or from its prologue and any later run of
     whole rows), by expat's callbacks: ElementTree would build an element per cell, which
     costs several times more than the whole of this. ``number`` is the row number before
-    the first row, for rows without one of their own."""
+    the first row, for rows without one of their own. Unless ``final``, the chunks are a
+    prologue and a block of whole rows, and the document is not required to end."""
     parser = ParserCreate(namespace_separator=" ")
     parser.buffer_text = True
     done: list[tuple[int, dict[int, str]]] = []
@@ -345,8 +348,9 @@ def _expat_rows(
         parser.Parse(chunk, False)
         yield from done
         done.clear()
-    parser.Parse(b"", True)
-    yield from done
+    if final:
+        parser.Parse(b"", True)
+        yield from done
 
 
 def _cell_value(

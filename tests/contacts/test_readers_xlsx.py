@@ -61,7 +61,7 @@ xml_text = st.text(
 @st.composite
 def cells(draw: st.DrawFn, ref: str) -> str:
     """One cell at ``ref``, in the usual layout or in one of the others a file may have."""
-    kind = draw(st.integers(0, 15))
+    kind = draw(st.integers(0, 17))
     style = draw(st.sampled_from(["", ' s="0"', ' s="1"', ' s="3"', ' s="4"']))
     number = draw(st.sampled_from(["7", "5321234567", "45352", "0.5", "1.25", "-3", "1e3"]))
     text = escape(draw(xml_text))
@@ -77,6 +77,7 @@ def cells(draw: st.DrawFn, ref: str) -> str:
         f'<c r="{ref}" t="e"><v>#DIV/0!</v></c>',
         f'<c r="{ref}" t="d"><v>2024-03-01T10:30:00</v></c>',
         f'<c r="{ref}"{style}/>',
+        f'<c r="{ref}" t="inlineStr"><is><t></t></is></c>',
         # Layouts the expression leaves to expat:
         f'<c r="{ref}" t="str"><f>A1&amp;B1</f><v>{text}</v></c>',
         f'<c r="{ref}" t="inlineStr"><is><r><t>Ay</t></r><r><t>{text}</t></r></is></c>',
@@ -85,6 +86,7 @@ def cells(draw: st.DrawFn, ref: str) -> str:
         f'<c r="{ref}">\n  <v>{number}</v>\n</c>',
         f'<c r="{ref}" t="inlineStr"><is><t><![CDATA[{plain}]]></t></is></c>',
         f'<!-- note --><c r="{ref}"><v></v></c>',
+        f'<c r="{ref}" t="inlineStr"><is><t/></is></c>',
     ][kind]
 
 
@@ -140,7 +142,8 @@ def usual_sheet(rows: int) -> bytes:
     body = "".join(
         f'<row r="{n}" spans="1:3"><c r="A{n}" t="s"><v>{n % 4}</v></c>'
         f'<c r="B{n}" t="inlineStr"><is><t>Ayşe {n}</t></is></c><c r="C{n}" s="1"><v>45352</v></c>'
-        f'<c r="D{n}" s="2"/></row>'
+        f'<c r="D{n}" s="2"/><c r="E{n}" t="inlineStr"><is><t xml:space="preserve"></t></is></c>'
+        "</row>"
         for n in range(1, rows + 1)
     )
     return f"{PROLOGUES[1]}<sheetData>{body}</sheetData></worksheet>".encode()
@@ -165,6 +168,33 @@ def test_expat_reads_only_the_ends_of_a_sheet_in_the_usual_layout(
     assert b"".join(fed) == (
         PROLOGUES[1].encode() + b"<sheetData></sheetData></worksheet>"
     )  # the prologue and what follows the last row
+
+
+def test_blocks_after_one_that_expat_reads_are_read_by_the_expression_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fed: list[list[bytes]] = []
+    expat_rows = readers_xlsx._expat_rows
+
+    def expat(chunks: Iterable[bytes], *args: Any) -> Iterator[tuple[int, dict[int, str]]]:
+        fed.append(list(chunks))
+        return expat_rows(fed[-1], *args)
+
+    monkeypatch.setattr(readers_xlsx, "_expat_rows", expat)
+    formula = b'<row r="1500"><c r="A1500"><f>1+1</f><v>2</v></c></row>'
+    usual = usual_sheet(3000)
+    start = usual.index(b'<row r="1500"')
+    end = usual.index(b'<row r="1501"')
+    document = usual[:start] + formula + usual[end:]
+    read = list(readers_xlsx._sheet_rows(trickle(document, 70_000), STRINGS, FORMATS, EPOCH))
+    assert len(read) == 3000
+    assert read[1499] == (1500, {1: "2"})
+    assert read[1500] == (1501, {1: "Ad", 2: "Ayşe 1501", 3: "2024-03-01"})
+    # One block with the formula, then what follows the last row; every call starts with
+    # the sheet's prologue.
+    assert len(fed) == 2
+    assert formula in fed[0][1] and len(fed[0][1]) < 300_000
+    assert all(chunks[0].startswith(PROLOGUES[1].encode()) for chunks in fed)
 
 
 def test_rows_after_a_block_expat_reads_keep_their_numbers() -> None:
