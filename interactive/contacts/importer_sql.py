@@ -187,7 +187,20 @@ _PG_CONSENT_SELECT = (
     WHERE """  # noqa: S608 - constant text
     + _NEWER
 )
-_RETURNING = " RETURNING id, contact_id, channel, brand_id, status, consent_at"
+
+
+def _pg_events(*inserts: tuple[str, str]) -> str:
+    """The head of a PostgreSQL consent statement: the look-ups of the stage (``n``), then
+    one ledger INSERT per (name, rows of n) returning what the states need."""
+    parts = [f"WITH n AS MATERIALIZED ({_PG_CONSENT_SELECT})"]
+    for name, source in inserts:
+        parts.append(
+            f"{name} AS ({_CONSENT_INSERT.format(source=source)} RETURNING id, contact_id, "
+            "channel, brand_id, status, consent_at)"
+        )
+    return ", ".join(parts)
+
+
 # Each contact is in a chunk once, so no state row is upserted twice by one statement.
 _STATES_UPSERT = """
     INSERT INTO consent_states AS st (contact_id, channel, brand_id, status, consent_at,
@@ -203,16 +216,10 @@ _STATES_UPSERT = """
 # write-ahead log). If another transaction adds a state meanwhile (an SMS RET, the
 # registry sync), the INSERT fails on the key and the chunk's statements are recorded
 # again with the upsert (``_PG_CONSENT_UPSERT``).
+_BY_STATE = (("new_events", "n WHERE n.fresh"), ("other_events", "n WHERE NOT n.fresh"))
 _PG_CONSENT = (
-    "WITH n AS MATERIALIZED ("  # noqa: S608 - constant text
-    + _PG_CONSENT_SELECT
-    + "), new_events AS ("
-    + _CONSENT_INSERT.format(source="n WHERE n.fresh")
-    + _RETURNING
-    + "), other_events AS ("
-    + _CONSENT_INSERT.format(source="n WHERE NOT n.fresh")
-    + _RETURNING
-    + """), added AS (
+    _pg_events(*_BY_STATE)  # noqa: S608 - constant text
+    + """, added AS (
         INSERT INTO consent_states (contact_id, channel, brand_id, status, consent_at,
             event_id)
         SELECT contact_id, channel, brand_id, status, consent_at, id FROM new_events
@@ -226,12 +233,8 @@ _PG_CONSENT = (
     SELECT (SELECT count(*) FROM new_events) + (SELECT count(*) FROM other_events)"""
 )
 _PG_CONSENT_UPSERT = (
-    "WITH n AS MATERIALIZED ("  # noqa: S608 - constant text
-    + _PG_CONSENT_SELECT
-    + "), ev AS ("
-    + _CONSENT_INSERT.format(source="n")
-    + _RETURNING
-    + "), states AS ("
+    _pg_events(("ev", "n"))  # noqa: S608 - constant text
+    + ", states AS ("
     + _STATES_UPSERT.format(source="ev")
     + ") SELECT count(*) FROM ev"
 )
