@@ -208,14 +208,18 @@ def _sheet_rows(
                 break
             continue
         block, pending = pending[:cut], pending[cut:]
+        if b"<!" in block or b"<?" in block:  # a comment, CDATA or instruction: the cut
+            pending = block + pending  # may be inside it, expat streams the rest
+            break
         rows = _canonical_rows(block, columns, strings, formats, epoch)
         if rows is None:  # expat reads this block, after the prologue
             rows = list(_expat_rows([prologue, block], strings, formats, epoch, number, False))
         if rows:
             number = rows[-1][0]
             yield from rows
-    # What follows the rows (or the rest of a giant row) goes to expat after the prologue,
-    # so a sheet that is cut short or malformed after its rows is an error as before.
+    # What follows the rows (or the rest from a giant row or a comment on) goes to expat
+    # after the prologue, so a sheet that is cut short or malformed after its rows is an
+    # error as before.
     yield from _expat_rows(chain([prologue, pending], reads), strings, formats, epoch, number)
 
 

@@ -197,6 +197,29 @@ def test_blocks_after_one_that_expat_reads_are_read_by_the_expression_again(
     assert all(chunks[0].startswith(PROLOGUES[1].encode()) for chunks in fed)
 
 
+@pytest.mark.parametrize(
+    "odd",
+    [
+        b'<c r="A1000" t="inlineStr"><is><t><![CDATA[a</row>b]]></t></is></c>',
+        b'<!-- </row> --><c r="A1000"><v>1</v></c>',
+        b'<?note </row>?><c r="A1000"><v>1</v></c>',
+    ],
+    ids=["cdata", "comment", "instruction"],
+)
+def test_a_row_tag_inside_a_comment_or_cdata_does_not_cut_a_block(odd: bytes) -> None:
+    usual = usual_sheet(3000)
+    start = usual.index(b'<row r="1000"')
+    end = usual.index(b'<row r="1001"')
+    document = usual[:start] + b'<row r="1000">' + odd + b"</row>" + usual[end:]
+    # The stream hands out the sheet in two pieces, cut just after the "</row>" inside.
+    cut = document.index(b"</row>", document.index(odd)) + len(b"</row>")
+    pieces = iter([document[:cut], document[cut:]])
+    stream = cast(IO[bytes], type("Pieces", (), {"read": lambda self, n: next(pieces, b"")})())
+    read = list(readers_xlsx._sheet_rows(stream, STRINGS, FORMATS, EPOCH))
+    assert read == list(readers_xlsx._expat_rows([document], STRINGS, FORMATS, EPOCH))
+    assert len(read) == 3000
+
+
 def test_rows_after_a_block_expat_reads_keep_their_numbers() -> None:
     usual = usual_sheet(2000).replace(b"</sheetData></worksheet>", b"")
     rest = b"<row><c><v>1</v></c><c><v>2</v></c></row><row><c><f>A1</f><v>3</v></c></row>"
