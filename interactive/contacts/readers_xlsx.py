@@ -178,13 +178,14 @@ def _sheet_rows(
     Rows whose cells all have the layout Excel and LibreOffice write (``_CELL``) are read
     by one regular expression over a block of rows (256 KiB of XML); a block with anything
     else in it goes to expat (``_expat_rows``, after the sheet's prologue), which reads
-    any well-formed sheet, and so does what follows the last row. A block is read by the
-    expression only if every ``<`` in it belongs to a row tag or to a cell the expression
-    matched, it holds no entity reference, no carriage return, no character XML forbids
-    and no namespace declaration, and the sheet is UTF-8 with the main namespace as its
-    default and no DOCTYPE. Rows are numbered by their cells' references (expat numbers
-    them by the row's own), and a row without a cell is not reported (its values would
-    be empty anyway).
+    any well-formed sheet, and so does what follows the last row (and all that follows a
+    comment, CDATA or processing instruction, which may hold a "</row>" that is none). A
+    block is read by the expression only if every ``<`` in it belongs to a row tag or to
+    a cell the expression matched, it holds no entity reference, no carriage return, no
+    character XML forbids and no namespace declaration, and the sheet is UTF-8 with the
+    main namespace as its default and no DOCTYPE. Rows are numbered by their cells'
+    references (expat numbers them by the row's own), and a row without a cell is not
+    reported (its values would be empty anyway).
     """
     reads = iter(partial(stream.read, _READ_SIZE), b"")
     head = b""
