@@ -1,8 +1,8 @@
 """The XLSX sheet reader's two ways of reading rows give the same rows.
 
 ``readers_xlsx._sheet_rows`` reads blocks of rows in the usual layout with one regular
-expression and hands the rest of the sheet to expat (``_expat_rows``) from the first block
-with anything else in it. These tests feed both the same XML, in pieces of every size.
+expression and hands every other block, and what follows the rows, to expat
+(``_expat_rows``). These tests feed both the same XML, in pieces of every size.
 """
 
 from __future__ import annotations
