@@ -17,7 +17,8 @@ def freeze_startup_heap() -> None:
     and again, while a job or a batch allocates its rows (a fifth of a fan-out chunk's
     CPU). Objects made from then on are collected as usual; a process forked later (an
     RQ job) inherits the frozen heap without touching its pages. Call it once the app is
-    built, in processes that serve until stopped.
+    built, in processes that serve until stopped or read rows in bulk (the import's
+    reading child).
 
     A young-generation collection then waits for ``GC_YOUNG_THRESHOLD`` more container
     objects allocated than freed, instead of 700. These processes allocate thousands of
@@ -29,11 +30,5 @@ def freeze_startup_heap() -> None:
     threshold, so it is bounded and collected as before."""
     gc.collect()
     gc.freeze()
-    collect_young_less_often()
-
-
-def collect_young_less_often() -> None:
-    """Collect the young generation after ``GC_YOUNG_THRESHOLD`` net allocations (see
-    ``freeze_startup_heap``): also for a process that parses rows in bulk."""
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)

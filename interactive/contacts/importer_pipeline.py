@@ -9,7 +9,6 @@ a second to start.
 
 from __future__ import annotations
 
-import gc
 import logging
 import multiprocessing
 import queue
@@ -22,7 +21,7 @@ from typing import Any
 
 from interactive.contacts import readers
 from interactive.contacts.importer_parse import Batch, Plan, RowParser
-from interactive.heap import collect_young_less_often
+from interactive.heap import freeze_startup_heap
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +117,7 @@ def _produce(job: ParseJob, results: Any) -> None:
         # The modules and the parser's caches live as long as the child: out of the
         # collector's way, so that its passes over the rows do not walk them each time;
         # and its young collections are fewer (the rows of a chunk stay alive meanwhile).
-        gc.freeze()
-        collect_young_less_often()
+        freeze_startup_heap()
         with readers.open_table(job.path, job.filename) as table:
             for rows in _chunks(table.rows(), job.chunk_size, min(job.chunk_size, _FIRST)):
                 results.put(("batch", parser.batch(rows, job.postgresql)))

@@ -251,31 +251,18 @@ class DeliveryEngine:
     def _pick_receiver(
         self, system_id: str | None, destination: str, prefer: int | None = None
     ) -> Receiver | None:
-        if prefer is not None:  # a receipt goes back on the bind its submit came on
+        """``prefer`` (the bind a receipt's submit came on) if it can take it, else a bind
+        whose address range matches ``destination``, else any that can."""
+        if prefer is not None:
             s = self._receivers.get(prefer)
-            if (
-                s is not None
-                and s.open
-                and s.bind in ("receiver", "transceiver")
-                and (system_id is None or s.system_id == system_id)
-            ):
+            if s is not None and _can_receive(s, system_id):
                 return s
-        candidates = [
-            s
-            for s in self._receivers.values()
-            if s.open
-            and s.bind in ("receiver", "transceiver")
-            and (system_id is None or s.system_id == system_id)
-        ]
-        preferred = [s for s in candidates if s.id == prefer]
+        candidates = [s for s in self._receivers.values() if _can_receive(s, system_id)]
         if system_id is None:
-            preferred += [
-                s
-                for s in candidates
-                if s.profile.address_range and re.fullmatch(s.profile.address_range, destination)
-            ]
-        ranked = preferred + candidates
-        return ranked[0] if ranked else None
+            for s in candidates:
+                if s.profile.address_range and re.fullmatch(s.profile.address_range, destination):
+                    return s
+        return candidates[0] if candidates else None
 
     def _send_or_park(self, d: Delivery) -> None:
         s = self._pick_receiver(d.system_id, str(d.fields["destination_addr"]), d.prefer_session)
@@ -343,3 +330,12 @@ class DeliveryEngine:
         del s.inflight[seq]
         attempt.outcome = "timeout"
         self._retry_or_fail(entry[0])
+
+
+def _can_receive(session: Receiver, system_id: str | None) -> bool:
+    """Whether an open bind can be sent deliver_sm for ``system_id`` (None: any account)."""
+    return (
+        session.open
+        and session.bind in ("receiver", "transceiver")
+        and (system_id is None or session.system_id == system_id)
+    )
